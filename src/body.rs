@@ -1,0 +1,453 @@
+//! The response body: the planned segments, streamed as fixed-size frames with a bounded
+//! read-ahead.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::budget::{BudgetPermit, ReadAheadBudget};
+use crate::response::{segments_len, Segment};
+use crate::source::SourceReader;
+use crate::Error;
+
+/// The body of every response of a [`RangeFileService`](crate::RangeFileService).
+///
+/// Regions of the representation are sent as frames of exactly the configured frame size
+/// (the last frame of each region may be shorter), each a fresh `Bytes` read by one
+/// positional read. While the client is slower than the source, the body keeps up to
+/// `read_ahead` frames read ahead of what the client has taken, so the next read overlaps the
+/// current write; it never holds more, so one body holds at most
+/// `frame_size × (read_ahead + 1)` bytes, however large the range. Frames read ahead also take
+/// their size from the service's [`ReadAheadBudget`]; without budget the body reads on demand.
+/// A stalled client stops the reads; a dropped body starts no more of them and releases the
+/// source once the reads already running end.
+///
+/// When the source fails, ends early or changes, the body yields an [`Error`] and ends, so
+/// the server cuts the connection instead of sending bytes the headers did not describe.
+pub struct RangeBody<R: SourceReader> {
+    reader: Option<R>,
+    /// The plan, consumed from `next_segment` on.
+    segments: Vec<Segment>,
+    next_segment: usize,
+    /// How far into the region at `next_segment` reads have been started.
+    region_offset: u64,
+    /// Frames to hand on, in order: ready bytes and reads under way.
+    queue: VecDeque<Pending<R::Read>>,
+    /// How many entries of `queue` are reads.
+    reads_queued: usize,
+    frame_size: usize,
+    read_ahead: usize,
+    budget: Option<ReadAheadBudget>,
+    /// Bytes not yet handed on.
+    remaining: u64,
+}
+
+enum Pending<F> {
+    Ready(Bytes),
+    Reading {
+        read: F,
+        offset: u64,
+        len: usize,
+        // Held until the frame is handed on or dropped: the budget counts frames held here.
+        _permit: Option<BudgetPermit>,
+    },
+}
+
+impl<R: SourceReader> RangeBody<R> {
+    /// A body that streams `segments`, reading regions through `reader`.
+    pub(crate) fn new(
+        reader: R,
+        segments: Vec<Segment>,
+        frame_size: usize,
+        read_ahead: usize,
+        budget: Option<ReadAheadBudget>,
+    ) -> Self {
+        let remaining = segments_len(&segments);
+        Self {
+            reader: Some(reader),
+            segments,
+            next_segment: 0,
+            region_offset: 0,
+            queue: VecDeque::new(),
+            reads_queued: 0,
+            frame_size: frame_size.max(1),
+            read_ahead,
+            budget,
+            remaining,
+        }
+    }
+
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Self::from_bytes(Vec::new())
+    }
+
+    /// A body of bytes already in memory (short text answers).
+    pub(crate) fn from_bytes(chunks: Vec<Bytes>) -> Self {
+        let remaining = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        Self {
+            reader: None,
+            segments: Vec::new(),
+            next_segment: 0,
+            region_offset: 0,
+            queue: chunks.into_iter().map(Pending::Ready).collect(),
+            reads_queued: 0,
+            frame_size: 1,
+            read_ahead: 0,
+            budget: None,
+            remaining,
+        }
+    }
+
+    /// How many frames have been read ahead of the client and not yet handed on, reads still
+    /// under way included.
+    pub fn frames_in_flight(&self) -> usize {
+        self.reads_queued
+    }
+
+    /// Starts reads in plan order until `limit` reads are queued, the budget runs out, or the
+    /// plan is exhausted. Bytes segments on the way are queued as they come.
+    ///
+    /// `demanded` says the client is waiting for a frame: then the first read, if none is
+    /// queued, is the one it waits for and needs no budget.
+    fn fill(&mut self, limit: usize, demanded: bool) {
+        let Some(reader) = &self.reader else {
+            return;
+        };
+        while let Some(segment) = self.segments.get_mut(self.next_segment) {
+            match segment {
+                Segment::Bytes(bytes) => {
+                    self.queue.push_back(Pending::Ready(std::mem::take(bytes)));
+                    self.next_segment += 1;
+                }
+                Segment::Region(region) => {
+                    let offset = region.start() + self.region_offset;
+                    if offset >= region.end() {
+                        self.next_segment += 1;
+                        self.region_offset = 0;
+                        continue;
+                    }
+                    if self.reads_queued >= limit {
+                        return;
+                    }
+                    let len = (region.end() - offset).min(self.frame_size as u64) as usize;
+                    let permit = if demanded && self.reads_queued == 0 {
+                        None
+                    } else {
+                        match &self.budget {
+                            None => None,
+                            Some(budget) => match budget.try_take(len as u64) {
+                                Some(permit) => Some(permit),
+                                None => return,
+                            },
+                        }
+                    };
+                    self.queue.push_back(Pending::Reading {
+                        read: reader.read_at(offset, len),
+                        offset,
+                        len,
+                        _permit: permit,
+                    });
+                    self.reads_queued += 1;
+                    self.region_offset += len as u64;
+                }
+            }
+        }
+    }
+
+    /// Ends the body: no more reads, nothing more to send.
+    fn finish(&mut self) {
+        self.reader = None;
+        self.queue.clear();
+        self.reads_queued = 0;
+        self.segments.clear();
+        self.next_segment = 0;
+        self.remaining = 0;
+    }
+}
+
+// `RangeBody` never pins its fields: the read futures are `Unpin` and polled through
+// `Pin::new`, so moving the body is always fine.
+impl<R: SourceReader> Unpin for RangeBody<R> {}
+
+impl<R: SourceReader> Body for RangeBody<R> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.get_mut();
+        // The client wants a frame: the one it waits for plus `read_ahead` more may be read.
+        this.fill(this.read_ahead + 1, true);
+        let Some(front) = this.queue.front_mut() else {
+            this.finish();
+            return Poll::Ready(None);
+        };
+        let bytes = match front {
+            Pending::Ready(bytes) => std::mem::take(bytes),
+            Pending::Reading {
+                read, offset, len, ..
+            } => match Pin::new(read).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(bytes)) if bytes.len() == *len => {
+                    this.reads_queued -= 1;
+                    bytes
+                }
+                Poll::Ready(result) => {
+                    let error = match result {
+                        Ok(short) => Error::truncated(*offset, *len, short.len()),
+                        Err(error) => error,
+                    };
+                    tracing::warn!(%error, "response body cut");
+                    this.finish();
+                    return Poll::Ready(Some(Err(error)));
+                }
+            },
+        };
+        this.queue.pop_front();
+        this.remaining -= bytes.len() as u64;
+        // Keep the reads going while this frame is written; the frame handed on no longer
+        // counts, so `read_ahead` frames stay queued at most.
+        this.fill(this.read_ahead, false);
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+impl<R: SourceReader> fmt::Debug for RangeBody<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RangeBody")
+            .field("remaining", &self.remaining)
+            .field("frames_in_flight", &self.reads_queued)
+            .field("frame_size", &self.frame_size)
+            .field("read_ahead", &self.read_ahead)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{ready, Ready};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::range::Region;
+
+    /// Serves `0, 1, 2, …` (mod 251) and counts the reads started.
+    #[derive(Clone)]
+    struct Counting {
+        reads: Arc<AtomicUsize>,
+        len: u64,
+    }
+
+    impl Counting {
+        fn new(len: u64) -> Self {
+            Self {
+                reads: Arc::new(AtomicUsize::new(0)),
+                len,
+            }
+        }
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+    }
+
+    fn pattern(offset: u64, len: usize) -> Bytes {
+        (offset..offset + len as u64)
+            .map(|i| (i % 251) as u8)
+            .collect()
+    }
+
+    impl SourceReader for Counting {
+        type Read = Ready<Result<Bytes, Error>>;
+        fn read_at(&self, offset: u64, len: usize) -> Self::Read {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let len = len.min(self.len.saturating_sub(offset) as usize);
+            ready(Ok(pattern(offset, len)))
+        }
+    }
+
+    fn region(start: u64, end: u64) -> Segment {
+        Segment::Region(Region::new(start, end).unwrap())
+    }
+
+    type Polled = Poll<Option<Result<Frame<Bytes>, Error>>>;
+
+    fn poll_once<R: SourceReader>(body: &mut RangeBody<R>) -> Polled {
+        let waker = std::task::Waker::noop();
+        Pin::new(body).poll_frame(&mut Context::from_waker(waker))
+    }
+
+    fn next_data(body: &mut RangeBody<Counting>) -> Bytes {
+        match poll_once(body) {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap(),
+            other => panic!(
+                "expected a data frame, got {:?}",
+                other.map(|o| o.map(|r| r.is_ok()))
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_have_exactly_the_frame_size_but_the_last() {
+        let source = Counting::new(1000);
+        let body = RangeBody::new(source, vec![region(100, 350)], 100, 2, None);
+        let frames: Vec<Bytes> = body
+            .into_data_stream()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+            .await;
+        let sizes: Vec<usize> = frames.iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        assert_eq!(frames.concat(), pattern(100, 250));
+    }
+
+    use futures_util::StreamExt;
+
+    #[test]
+    fn size_hint_is_exact_and_counts_down() {
+        let source = Counting::new(1000);
+        let mut body = RangeBody::new(
+            source,
+            vec![
+                Segment::Bytes(Bytes::from_static(b"head")),
+                region(0, 10),
+                Segment::Bytes(Bytes::from_static(b"tail")),
+            ],
+            4,
+            1,
+            None,
+        );
+        assert_eq!(body.size_hint().exact(), Some(18));
+        assert_eq!(next_data(&mut body), "head");
+        assert_eq!(body.size_hint().exact(), Some(14));
+        let mut seen = 4;
+        while !body.is_end_stream() {
+            seen += next_data(&mut body).len();
+        }
+        assert_eq!(seen, 18);
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn reads_stay_within_read_ahead_of_frames_handed_on() {
+        for read_ahead in [0, 1, 3] {
+            let source = Counting::new(10_000);
+            let mut body = RangeBody::new(
+                source.clone(),
+                vec![region(0, 10_000)],
+                100,
+                read_ahead,
+                None,
+            );
+            assert_eq!(source.reads(), 0, "nothing is read before the client asks");
+            for handed in 1..=20 {
+                next_data(&mut body);
+                assert!(source.reads() - handed <= read_ahead);
+                assert_eq!(body.frames_in_flight(), read_ahead);
+            }
+            // A stalled client: no polls, no reads.
+            let before = source.reads();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            assert_eq!(source.reads(), before);
+        }
+    }
+
+    #[test]
+    fn read_ahead_takes_budget_and_gives_it_back_when_frames_are_handed_on() {
+        let budget = ReadAheadBudget::new(250);
+        let source = Counting::new(10_000);
+        let mut body = RangeBody::new(
+            source.clone(),
+            vec![region(0, 10_000)],
+            100,
+            4,
+            Some(budget.clone()),
+        );
+        next_data(&mut body);
+        // Two frames of 100 fit into 250; the third read-ahead frame does not.
+        assert_eq!(body.frames_in_flight(), 2);
+        assert_eq!(budget.available(), 50);
+        next_data(&mut body);
+        assert_eq!(budget.available(), 50);
+        drop(body);
+        assert_eq!(budget.available(), 250);
+    }
+
+    #[test]
+    fn without_budget_a_body_still_reads_on_demand() {
+        let budget = ReadAheadBudget::new(0);
+        let source = Counting::new(1_000);
+        let mut body = RangeBody::new(
+            source.clone(),
+            vec![region(0, 1_000)],
+            100,
+            4,
+            Some(budget.clone()),
+        );
+        for i in 0..10u64 {
+            assert_eq!(next_data(&mut body), pattern(i * 100, 100));
+            assert_eq!(body.frames_in_flight(), 0);
+        }
+        assert!(body.is_end_stream());
+        assert_eq!(source.reads(), 10);
+    }
+
+    #[test]
+    fn budget_is_given_back_when_the_body_fails() {
+        let budget = ReadAheadBudget::new(1_000);
+        // The source holds 150 bytes but the plan promises 400.
+        let source = Counting::new(150);
+        let mut body = RangeBody::new(source, vec![region(0, 400)], 100, 3, Some(budget.clone()));
+        assert_eq!(next_data(&mut body).len(), 100);
+        match poll_once(&mut body) {
+            Poll::Ready(Some(Err(error))) => assert_eq!(error.kind(), crate::ErrorKind::Truncated),
+            _ => panic!("expected the truncation error"),
+        }
+        assert!(body.is_end_stream());
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+        assert_eq!(budget.available(), 1_000);
+    }
+
+    #[test]
+    fn a_failing_read_ends_the_body_with_its_error() {
+        struct Failing;
+        impl SourceReader for Failing {
+            type Read = Ready<Result<Bytes, Error>>;
+            fn read_at(&self, _: u64, _: usize) -> Self::Read {
+                ready(Err(Error::modified()))
+            }
+        }
+        let mut body = RangeBody::new(Failing, vec![region(0, 10)], 4, 1, None);
+        match poll_once(&mut body) {
+            Poll::Ready(Some(Err(error))) => assert_eq!(error.kind(), crate::ErrorKind::Modified),
+            _ => panic!("expected the error"),
+        }
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn an_empty_body_ends_at_once() {
+        let mut body = RangeBody::<Counting>::empty();
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+}

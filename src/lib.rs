@@ -1,0 +1,57 @@
+//! A [`tower::Service`](tower_service::Service) that serves byte ranges of a file over HTTP.
+//!
+//! [`RangeFileService`] answers GET and HEAD for one representation with the semantics of
+//! RFC 9110: single ranges (`206` with `Content-Range`), several ranges
+//! (`multipart/byteranges`, coalesced so that a response never outgrows the file), `416` with
+//! `bytes */len`, strong `ETag` and `Last-Modified`, and the conditional requests of §13 in
+//! their order of evaluation, `If-Range` included. Its body, [`RangeBody`], streams fixed-size
+//! frames with a bounded read-ahead, so that disk reads overlap socket writes while memory
+//! stays bounded whatever the client does.
+//!
+//! The crate needs no web framework and no hyper: it speaks [`http`] and [`http_body`], so the
+//! service mounts in axum, tonic or raw hyper and composes with any tower layer.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use tower_range::RangeFileService;
+//! use tower_service::Service;
+//!
+//! # async fn demo() {
+//! let mut service = RangeFileService::new("media/sample.mp4");
+//! let request = http::Request::get("/video")
+//!     .header(http::header::RANGE, "bytes=0-1023")
+//!     .body(())
+//!     .unwrap();
+//! let response = service.call(request).await.unwrap_or_else(|e: Infallible| match e {});
+//! assert_eq!(response.status(), http::StatusCode::PARTIAL_CONTENT);
+//! # }
+//! ```
+//!
+//! The HTTP semantics are pure functions in [`range`], [`preconditions`] and [`response`];
+//! the bytes come from a [`Source`].
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod body;
+mod budget;
+mod content_type;
+mod error;
+mod future;
+pub mod preconditions;
+pub mod range;
+pub mod response;
+mod service;
+pub mod source;
+mod validator;
+
+pub use body::RangeBody;
+pub use budget::ReadAheadBudget;
+pub use content_type::content_type_for_path;
+pub use error::{Error, ErrorKind};
+pub use future::ResponseFuture;
+pub use service::{
+    RangeFileService, DEFAULT_FRAME_SIZE, DEFAULT_READ_AHEAD, DEFAULT_READ_AHEAD_BUDGET,
+};
+pub use source::{FileSource, MemorySource, Metadata, Opened, Source, SourceReader};
+pub use validator::{ETag, Validators};

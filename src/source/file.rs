@@ -1,0 +1,320 @@
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
+use tokio::task::JoinHandle;
+
+use super::{Metadata, Opened, Source, SourceReader};
+use crate::content_type::content_type_for_path;
+use crate::Error;
+
+/// Serves one local file.
+///
+/// Every request opens the file and reads its metadata on tokio's blocking pool; every read
+/// is one positional read (`pread`) there too, into a buffer the body owns, so async worker
+/// threads never block on the disk. The version token is the device, inode, size and
+/// modification time to the nanosecond (size and modification time off Unix).
+///
+/// After each read, the reader checks the open file's metadata against what the response
+/// headers promised (size, modification time and, on Unix, change time) and fails with
+/// [`ErrorKind::Modified`](crate::ErrorKind::Modified) if it differs. A file that is deleted,
+/// or replaced by a rename, keeps its old inode behind the open handle; its change time moves
+/// (its link count drops to zero) but its bytes cannot, so such a response completes with the
+/// old version. Change detection relies on the file system's timestamps: a write within the
+/// same timestamp tick that keeps the size is not visible to `fstat`.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: PathBuf,
+    content_type: HeaderValue,
+}
+
+impl FileSource {
+    /// A source for the file at `path`, typed by its extension
+    /// (see [`content_type_for_path`](crate::content_type_for_path)).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let content_type = content_type_for_path(&path);
+        Self { path, content_type }
+    }
+
+    /// The path served.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Source for FileSource {
+    type Reader = FileReader;
+
+    fn open(&self) -> impl Future<Output = io::Result<Opened<FileReader>>> + Send {
+        let path = self.path.clone();
+        let content_type = self.content_type.clone();
+        async move {
+            let opened = tokio::task::spawn_blocking(move || open_file(&path))
+                .await
+                .map_err(io::Error::other)??;
+            let (file, stamp) = opened;
+            let mut metadata = Metadata::new(stamp.len)
+                .with_version(&stamp.version_token())
+                .with_content_type(content_type);
+            if let Some(modified) = stamp.modified {
+                metadata = metadata.with_modified(modified);
+            }
+            Ok(Opened {
+                metadata,
+                reader: FileReader {
+                    shared: Arc::new(Shared { file, stamp }),
+                },
+            })
+        }
+    }
+}
+
+fn open_file(path: &Path) -> io::Result<(File, Stamp)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "not a regular file",
+        ));
+    }
+    Ok((file, Stamp::of(&meta)))
+}
+
+/// Reads an open file with positional reads on tokio's blocking pool.
+///
+/// The file is closed when the reader and every read still running are dropped.
+#[derive(Debug, Clone)]
+pub struct FileReader {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    file: File,
+    stamp: Stamp,
+}
+
+impl SourceReader for FileReader {
+    type Read = FileRead;
+
+    fn read_at(&self, offset: u64, len: usize) -> FileRead {
+        let shared = self.shared.clone();
+        FileRead {
+            task: tokio::task::spawn_blocking(move || shared.read_at(offset, len)),
+        }
+    }
+}
+
+impl Shared {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, Error> {
+        let mut buf = BytesMut::zeroed(len);
+        let filled = read_full_at(&self.file, &mut buf, offset)?;
+        buf.truncate(filled);
+        // Checked after the read: a write that reached the bytes just read has already
+        // updated the size or the times, so the check cannot miss it.
+        let now = Stamp::of(&self.file.metadata()?);
+        if !self.stamp.same_content(&now) {
+            return Err(Error::modified());
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match positional_read(file, &mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(unix)]
+fn positional_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn positional_read(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// The future of one [`FileReader`] read.
+#[derive(Debug)]
+pub struct FileRead {
+    task: JoinHandle<Result<Bytes, Error>>,
+}
+
+impl Future for FileRead {
+    type Output = Result<Bytes, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match ready!(Pin::new(&mut self.task).poll(cx)) {
+            Ok(result) => result,
+            Err(join) => Err(Error::from(io::Error::other(join))),
+        })
+    }
+}
+
+/// What `fstat` says about a file's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    unix: UnixStamp,
+}
+
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UnixStamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    nlink: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            unix: UnixStamp {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+                nlink: meta.nlink(),
+            },
+        }
+    }
+
+    fn version_token(&self) -> Vec<u8> {
+        let mut token = Vec::with_capacity(40);
+        #[cfg(unix)]
+        {
+            token.extend_from_slice(&self.unix.dev.to_le_bytes());
+            token.extend_from_slice(&self.unix.ino.to_le_bytes());
+            token.extend_from_slice(&self.len.to_le_bytes());
+            token.extend_from_slice(&self.unix.mtime.0.to_le_bytes());
+            token.extend_from_slice(&self.unix.mtime.1.to_le_bytes());
+        }
+        #[cfg(not(unix))]
+        {
+            token.extend_from_slice(&self.len.to_le_bytes());
+            let since = self
+                .modified
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .unwrap_or_default();
+            token.extend_from_slice(&since.as_nanos().to_le_bytes());
+        }
+        token
+    }
+
+    /// Whether `now` (a later `fstat` of the same open file) can still hold the bytes that
+    /// `self` described.
+    fn same_content(&self, now: &Stamp) -> bool {
+        if self.len != now.len || self.modified != now.modified {
+            return false;
+        }
+        #[cfg(unix)]
+        {
+            // The change time also moves on writes that restore the modification time. It
+            // moves on unlink too; an unlinked file can no longer be opened by name, so a
+            // change time that moved together with the link count dropping to zero is
+            // accepted.
+            if self.unix.ctime != now.unix.ctime && now.unix.nlink != 0 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn temp_file(name: &str, content: &[u8]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tower-range-file-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn reads_are_positional_and_exact() {
+        let path = temp_file("exact.bin", b"0123456789");
+        let opened = FileSource::new(&path).open().await.unwrap();
+        assert_eq!(opened.metadata.len(), 10);
+        assert_eq!(opened.reader.read_at(3, 4).await.unwrap(), "3456");
+        assert_eq!(opened.reader.read_at(0, 2).await.unwrap(), "01");
+        assert_eq!(opened.reader.read_at(8, 10).await.unwrap(), "89");
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_and_a_directory_are_not_found() {
+        let missing = FileSource::new("/nonexistent/tower-range/x.mp4")
+            .open()
+            .await;
+        assert_eq!(missing.unwrap_err().kind(), io::ErrorKind::NotFound);
+        let dir = FileSource::new(std::env::temp_dir()).open().await;
+        assert_eq!(dir.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_file_grown_after_open_fails_the_next_read() {
+        let path = temp_file("grown.bin", b"0123456789");
+        let opened = FileSource::new(&path).open().await.unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+        let err = opened.reader.read_at(0, 4).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Modified);
+    }
+
+    #[tokio::test]
+    async fn a_file_deleted_after_open_still_reads_its_old_bytes() {
+        let path = temp_file("deleted.bin", b"0123456789");
+        let opened = FileSource::new(&path).open().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(opened.reader.read_at(0, 10).await.unwrap(), "0123456789");
+    }
+
+    #[tokio::test]
+    async fn the_etag_changes_when_the_file_is_replaced() {
+        let path = temp_file("replaced.bin", b"0123456789");
+        let before = FileSource::new(&path).open().await.unwrap().metadata;
+        let again = FileSource::new(&path).open().await.unwrap().metadata;
+        assert_eq!(before.etag(), again.etag());
+        let next = path.with_extension("next");
+        std::fs::write(&next, b"9876543210").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        let after = FileSource::new(&path).open().await.unwrap().metadata;
+        assert_ne!(before.etag(), after.etag());
+    }
+}
