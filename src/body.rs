@@ -84,11 +84,17 @@ impl<R: SourceReader> RangeBody<R> {
 
     /// A body with no bytes.
     pub fn empty() -> Self {
-        Self::from_bytes(Vec::new())
+        Self::from_chunks(Vec::new())
     }
 
-    /// A body of bytes already in memory (short text answers).
-    pub(crate) fn from_bytes(chunks: Vec<Bytes>) -> Self {
+    /// A body of bytes already in memory, sent as one frame: for answers a router makes
+    /// itself, such as a `404`, so that they share the body type of the service's answers.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::from_chunks(vec![bytes.into()])
+    }
+
+    /// A body of chunks already in memory, each sent as one frame.
+    pub(crate) fn from_chunks(chunks: Vec<Bytes>) -> Self {
         let remaining = chunks.iter().map(|chunk| chunk.len() as u64).sum();
         Self {
             reader: None,

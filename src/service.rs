@@ -210,7 +210,7 @@ fn text_response<R: crate::SourceReader>(plan: ResponsePlan) -> Response<RangeBo
             Segment::Region(_) => None,
         })
         .collect();
-    let mut response = Response::new(RangeBody::from_bytes(chunks));
+    let mut response = Response::new(RangeBody::from_chunks(chunks));
     *response.status_mut() = plan.status;
     *response.headers_mut() = plan.headers;
     response
