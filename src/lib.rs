@@ -55,3 +55,8 @@ pub use service::{
 };
 pub use source::{FileSource, MemorySource, Metadata, Opened, Source, SourceReader};
 pub use validator::{ETag, Validators};
+
+// Compiles the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
