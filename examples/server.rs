@@ -80,8 +80,33 @@ async fn main() {
         .local_addr()
         .expect("a bound listener has an address");
     let app = App::new(&video, &args);
+    // Listen for the signals before announcing the address, so that a script that stops the
+    // server as soon as it has read the URL stops it gracefully.
+    let shutdown = shutdown_signal();
     println!("serving {} at http://{addr}/", video.display());
-    serve(listener, app).await;
+    serve(listener, app, shutdown).await;
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed at once.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn fail(message: &str) -> ! {
@@ -89,7 +114,7 @@ fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
-async fn serve(listener: TcpListener, app: App) {
+async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -101,7 +126,7 @@ async fn serve(listener: TcpListener, app: App) {
         .keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(20));
     let graceful = GracefulShutdown::new();
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -123,7 +148,7 @@ async fn serve(listener: TcpListener, app: App) {
                     }
                 });
             }
-            _ = &mut ctrl_c => {
+            () = &mut shutdown => {
                 tracing::info!("shutting down: no new connections, streams get {SHUTDOWN_GRACE:?}");
                 break;
             }

@@ -1,0 +1,140 @@
+//! tower-range in an axum 0.8 app: a page at `/` with two videos side by side, `/video` and
+//! `/video2`, each its own `RangeFileService` mounted with `route_service`, behind signed,
+//! expiring URLs, under compression (never of media), tracing, a timeout and a concurrency
+//! limit. The app itself is in `support/axum_app.rs`, which the tests include too.
+//!
+//! ```text
+//! cargo run --example axum [VIDEO] [--second VIDEO] [--addr HOST:PORT] [--url-ttl SECS]
+//!                          [--timeout SECS] [--concurrency N]
+//! ```
+//!
+//! The signing secret comes from the `SIGNING_SECRET` environment variable, or is random per
+//! run (then a restart invalidates the URLs already handed out).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+#[path = "support/axum_app.rs"]
+#[allow(dead_code)]
+mod axum_app;
+#[path = "support/signed_url.rs"]
+#[allow(dead_code)]
+mod signed_url;
+
+use axum_app::{AppConfig, Limits};
+use signed_url::UrlSigner;
+
+#[derive(Parser, Debug)]
+#[command(about = "Serve a video page and two videos with tower-range on axum")]
+struct Args {
+    /// The video to serve at /video (default: the bundled sample).
+    video: Option<PathBuf>,
+    /// The video to serve at /video2 (default: the same as /video).
+    #[arg(long)]
+    second: Option<PathBuf>,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    addr: SocketAddr,
+    /// How long the signed video URLs stay valid, in seconds.
+    #[arg(long, default_value_t = signed_url::DEFAULT_TTL.as_secs())]
+    url_ttl: u64,
+    /// Time allowed to produce a response head, in seconds (streams are not cut).
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Requests whose response head is being made at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+/// How long streams may run on after Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn sample_video() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=debug".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let video = args.video.clone().unwrap_or_else(sample_video);
+    let second = args.second.clone().unwrap_or_else(|| video.clone());
+    for file in [&video, &second] {
+        check_file(file);
+    }
+    let signer = match std::env::var("SIGNING_SECRET") {
+        Ok(secret) if !secret.is_empty() => UrlSigner::new(secret),
+        _ => UrlSigner::random(),
+    };
+    let config = AppConfig {
+        video: video.clone(),
+        second,
+        signer: signer.clone(),
+        url_ttl: Duration::from_secs(args.url_ttl),
+        limits: Limits {
+            head_timeout: Duration::from_secs(args.timeout),
+            concurrency: args.concurrency.max(1),
+            ..Limits::default()
+        },
+    };
+    let listener = match TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => fail(&format!("cannot listen on {}: {error}", args.addr)),
+    };
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    println!("serving {} at http://{addr}/", video.display());
+    println!(
+        "signed video URL (valid {} s): http://{addr}{}",
+        args.url_ttl,
+        signer.sign("/video", config.url_ttl)
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let app = axum_app::app(&config);
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let stop = stop.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: no new connections, streams get {SHUTDOWN_GRACE:?}");
+            stop.notify_one();
+        }
+    });
+    tokio::select! {
+        result = server => if let Err(error) = result {
+            fail(&format!("server failed: {error}"));
+        },
+        _ = async {
+            stop.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::info!("grace period over, closing"),
+    }
+}
+
+/// Fails before binding, with one line, when a video cannot be served.
+fn check_file(file: &std::path::Path) {
+    match std::fs::metadata(file) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => fail(&format!("{}: not a regular file", file.display())),
+        Err(error) => fail(&format!("{}: {error}", file.display())),
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}

@@ -1,0 +1,806 @@
+//! The axum example's stack over real TCP: compression that never touches media, signed URLs
+//! in front of the files, and what tower-http's timeouts and a concurrency limit do to
+//! `RangeFileService`. The router is the example's own (`examples/support/axum_app.rs`).
+
+#[path = "../examples/support/axum_app.rs"]
+#[allow(dead_code)]
+mod axum_app;
+#[path = "../examples/support/signed_url.rs"]
+#[allow(dead_code)]
+mod signed_url;
+
+use std::future::Future;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::compression::predicate::Predicate;
+use tower_range::source::MemoryReader;
+use tower_range::{MemorySource, Opened, RangeFileService, Source, SourceReader};
+
+use axum_app::{AppConfig, Limits};
+use signed_url::{SignedUrlLayer, UrlSigner};
+
+/// Every wait in these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "a test secret that is long enough to be a real one";
+const AE_BOTH: (&str, &str) = ("accept-encoding", "gzip, br");
+
+fn sample_path() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(sample_path()).expect("the bundled sample")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A file in a fresh temporary directory, removed on drop.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tower-range-axum-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        Self { dir, path }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    addr
+}
+
+fn config(second: PathBuf) -> AppConfig {
+    AppConfig {
+        video: sample_path(),
+        second,
+        signer: UrlSigner::new(SECRET),
+        url_ttl: signed_url::DEFAULT_TTL,
+        limits: Limits::default(),
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+fn request(
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Full::default()).unwrap()
+}
+
+/// Sends and waits for the head only.
+async fn head_of(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Response<Incoming> {
+    tokio::time::timeout(WAIT, client.request(request))
+        .await
+        .expect("the response head in time")
+        .expect("a response")
+}
+
+async fn send_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Reply {
+    let response = head_of(client, request).await;
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(WAIT, body.collect())
+        .await
+        .expect("the body in time")
+        .expect("a complete body")
+        .to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send_with(&client(), request(Method::GET, addr, path, headers)).await
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a gzip body");
+    text
+}
+
+/// The `src` attributes of the page's `<source>` elements, unescaped.
+fn video_urls(page: &str) -> Vec<String> {
+    page.split("<source src=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect()
+}
+
+/// Checks that a media response went through the stack untouched.
+fn assert_not_encoded(reply: &Reply) {
+    assert_eq!(
+        reply.header("content-encoding"),
+        None,
+        "media must not be compressed"
+    );
+    assert_eq!(
+        reply.header("content-length"),
+        Some(reply.body.len().to_string().as_str()),
+        "Content-Length survives and is exact"
+    );
+}
+
+#[tokio::test]
+async fn the_page_is_compressed_and_embeds_signed_urls_that_stream() {
+    let tone = TempFile::new("tone.mp3", &b"tone".repeat(10_000));
+    let addr = serve(axum_app::app(&config(tone.path.clone()))).await;
+
+    let page = get(addr, "/", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    assert_eq!(page.header("vary"), Some("accept-encoding"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let html = gunzip(&page.body);
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(page.body.len() < html.len(), "gzip made it smaller");
+
+    let brotli = get(addr, "/", &[("accept-encoding", "br")]).await;
+    assert_eq!(brotli.header("content-encoding"), Some("br"));
+    let plain = get(addr, "/", &[]).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert!(String::from_utf8(plain.body.to_vec())
+        .unwrap()
+        .contains("<video"));
+
+    // Both videos are embedded with signed URLs valid for about six hours.
+    let urls = video_urls(&html);
+    assert_eq!(urls.len(), 2, "{html}");
+    assert!(urls[0].starts_with("/video?exp="), "{}", urls[0]);
+    assert!(urls[1].starts_with("/video2?exp="), "{}", urls[1]);
+    let exp: u64 = urls[0]["/video?exp=".len()..]
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ttl = exp - unix_now();
+    assert!((6 * 3600 - 60..=6 * 3600).contains(&ttl), "ttl {ttl}");
+    assert!(html.contains("type=\"video/mp4\""));
+    assert!(html.contains("type=\"audio/mpeg\""));
+
+    // Each streams its own file, byte for byte.
+    let video = get(addr, &urls[0], &[AE_BOTH]).await;
+    assert_eq!(video.status, StatusCode::OK);
+    assert_eq!(video.body, sample());
+    let second = get(addr, &urls[1], &[AE_BOTH]).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body, std::fs::read(&tone.path).unwrap());
+
+    let missing = get(addr, "/nope", &[]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn media_is_never_compressed_and_keeps_its_headers() {
+    let sample = sample();
+    let len = sample.len();
+    // Very compressible audio: only the predicate keeps gzip away from it.
+    let tone_bytes = b"la".repeat(100_000);
+    let tone = TempFile::new("tone.mp3", &tone_bytes);
+    let config = config(tone.path.clone());
+    let video_url = config.signer.sign("/video", config.url_ttl);
+    let tone_url = config.signer.sign("/video2", config.url_ttl);
+    let addr = serve(axum_app::app(&config)).await;
+
+    let full = get(addr, &video_url, &[AE_BOTH]).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_not_encoded(&full);
+    assert_eq!(full.header("content-type"), Some("video/mp4"));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    let etag = full.header("etag").expect("an ETag").to_owned();
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    assert_eq!(full.body, sample);
+
+    let part = get(addr, &video_url, &[AE_BOTH, ("range", "bytes=1000-1999")]).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&part);
+    assert_eq!(part.header("content-length"), Some("1000"));
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 1000-1999/{len}").as_str())
+    );
+    assert_eq!(part.header("etag"), Some(etag.as_str()));
+    assert_eq!(part.body, sample[1000..2000]);
+
+    let suffix = get(addr, &video_url, &[AE_BOTH, ("range", "bytes=-500")]).await;
+    assert_eq!(suffix.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&suffix);
+    assert_eq!(suffix.body, sample[len - 500..]);
+
+    // Several ranges: multipart/byteranges has no Content-Range, and is not compressed either.
+    let multi = get(
+        addr,
+        &video_url,
+        &[AE_BOTH, ("range", "bytes=0-99,5000-5099")],
+    )
+    .await;
+    assert_eq!(multi.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&multi);
+    assert!(multi
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/byteranges; boundary="));
+    let body = &multi.body[..];
+    for (start, end) in [(0, 100), (5000, 5100)] {
+        let needle = &sample[start..end];
+        assert!(body.windows(needle.len()).any(|w| w == needle));
+        let range_line = format!("bytes {start}-{}/{len}", end - 1);
+        assert!(body
+            .windows(range_line.len())
+            .any(|w| w == range_line.as_bytes()));
+    }
+
+    // The same over HTTP/2 (h2c): axum::serve speaks both on one port.
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let part2 = send_with(
+        &h2,
+        request(
+            Method::GET,
+            addr,
+            &video_url,
+            &[AE_BOTH, ("range", "bytes=1000-1999")],
+        ),
+    )
+    .await;
+    assert_eq!(part2.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&part2);
+    assert_eq!(part2.body, sample[1000..2000]);
+
+    // Audio from the second route, whole and in part: never encoded.
+    let audio = get(addr, &tone_url, &[AE_BOTH]).await;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.header("content-type"), Some("audio/mpeg"));
+    assert_not_encoded(&audio);
+    assert_eq!(audio.body, tone_bytes);
+    let audio_part = get(addr, &tone_url, &[AE_BOTH, ("range", "bytes=10-19")]).await;
+    assert_eq!(audio_part.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&audio_part);
+    assert_eq!(audio_part.body, tone_bytes[10..20]);
+}
+
+#[test]
+fn the_predicate_refuses_media_and_partial_responses_only() {
+    let predicate = axum_app::media_aware_predicate();
+    let response = |status: u16, content_type: &str, extra: Option<(&str, &str)>| {
+        let mut builder = Response::builder()
+            .status(status)
+            .header("content-type", content_type);
+        if let Some((name, value)) = extra {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(Bytes::from(vec![b'a'; 1000])))
+            .unwrap()
+    };
+    let yes = [
+        response(200, "text/html; charset=utf-8", None),
+        response(200, "application/javascript", None),
+    ];
+    for r in &yes {
+        assert!(predicate.should_compress(r), "{:?}", r.headers());
+    }
+    let no = [
+        response(200, "video/mp4", None),
+        response(200, "video/webm", None),
+        response(200, "audio/mpeg", None),
+        response(200, "image/png", None),
+        response(
+            206,
+            "text/plain",
+            Some(("content-range", "bytes 0-9/100000")),
+        ),
+        response(206, "multipart/byteranges; boundary=x", None),
+        response(416, "text/plain", Some(("content-range", "bytes */100000"))),
+        response(304, "text/html", Some(("etag", "\"x\""))),
+        response(204, "text/html", None),
+    ];
+    for r in &no {
+        assert!(
+            !predicate.should_compress(r),
+            "{} {:?}",
+            r.status(),
+            r.headers()
+        );
+    }
+}
+
+/// A source that counts its opens.
+#[derive(Debug)]
+struct Counted {
+    inner: MemorySource,
+    opens: Arc<AtomicUsize>,
+}
+
+impl Source for Counted {
+    type Reader = MemoryReader;
+
+    async fn open(&self) -> io::Result<Opened<MemoryReader>> {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+        self.inner.open().await
+    }
+}
+
+#[tokio::test]
+async fn unsigned_forged_and_expired_urls_get_403_and_not_one_byte() {
+    let sample = sample();
+    let config = config(sample_path());
+    let signer = config.signer.clone();
+    // The app's own /video, and a counted route that shows the source is never opened.
+    let secret_bytes = Bytes::from(b"secret file contents ".repeat(100));
+    let opens = Arc::new(AtomicUsize::new(0));
+    let counted = RangeFileService::from_source(Counted {
+        inner: MemorySource::new(secret_bytes.clone()),
+        opens: opens.clone(),
+    });
+    let counted = ServiceBuilder::new()
+        .layer(SignedUrlLayer::new(signer.clone()))
+        .service(axum_app::file_service(counted, &config.limits));
+    let router = axum_app::app(&config).route_service("/counted", counted);
+    let addr = serve(router).await;
+
+    let now = unix_now();
+    let good = signer.sign("/video", config.url_ttl);
+    let (path, query) = good.split_once('?').unwrap();
+    let sig = query.split("sig=").nth(1).unwrap();
+    let exp: u64 = query["exp=".len()..]
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut flipped = sig.to_owned().into_bytes();
+    flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let refused: Vec<(String, &str)> = vec![
+        ("/video".into(), "not signed"),
+        (format!("/video?exp={exp}"), "not signed"),
+        (format!("/video?sig={sig}"), "not signed"),
+        (format!("{path}?exp={exp}&sig={flipped}"), "bad signature"),
+        (
+            format!("{path}?exp={}&sig={sig}", exp + 3600),
+            "bad signature",
+        ),
+        (format!("{path}?exp={exp}&sig=zz"), "malformed"),
+        (format!("{path}?exp=0{exp}&sig={sig}"), "malformed"),
+        // Signed for another path.
+        (format!("/video2?{query}"), "bad signature"),
+        // Signed with another secret.
+        (
+            UrlSigner::new("another secret").sign("/video", config.url_ttl),
+            "bad signature",
+        ),
+        (signer.sign_until("/video", now - 1), "expired"),
+        (signer.sign_until("/counted", now - 1), "expired"),
+        ("/counted".into(), "not signed"),
+        (format!("/counted?{query}"), "bad signature"),
+    ];
+    for (url, reason) in &refused {
+        for headers in [&[][..], &[("range", "bytes=0-99")][..]] {
+            let reply = get(addr, url, headers).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{url}");
+            let text = std::str::from_utf8(&reply.body).unwrap();
+            assert!(
+                text.starts_with("forbidden: ") && text.contains(reason),
+                "{url}: {text}"
+            );
+            assert!(reply.body.len() < 100);
+            assert_eq!(
+                reply.header("content-type"),
+                Some("text/plain; charset=utf-8")
+            );
+            for name in ["content-range", "etag", "last-modified", "accept-ranges"] {
+                assert_eq!(reply.header(name), None, "{url}: {name}");
+            }
+            let head = &sample[..16];
+            assert!(!reply.body.windows(head.len()).any(|w| w == head));
+        }
+    }
+    assert_eq!(
+        opens.load(Ordering::SeqCst),
+        0,
+        "a refused request never opens the source"
+    );
+
+    // A valid URL streams, and its signature survives no change of path.
+    let counted_url = signer.sign("/counted", config.url_ttl);
+    let ok = get(addr, &counted_url, &[]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, secret_bytes);
+    assert_eq!(opens.load(Ordering::SeqCst), 1);
+    let ok = get(addr, &good, &[]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, sample);
+}
+
+#[tokio::test]
+async fn ranges_and_conditionals_work_through_the_signed_layer() {
+    let sample = sample();
+    let len = sample.len();
+    let config = config(sample_path());
+    let url = config.signer.sign("/video", config.url_ttl);
+    let addr = serve(axum_app::app(&config)).await;
+
+    let full = get(addr, &url, &[]).await;
+    let etag = full.header("etag").unwrap().to_owned();
+    let modified = full.header("last-modified").unwrap().to_owned();
+
+    let not_modified = get(addr, &url, &[AE_BOTH, ("if-none-match", &etag)]).await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert!(not_modified.body.is_empty());
+    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
+    assert_eq!(not_modified.header("content-encoding"), None);
+
+    let since = get(addr, &url, &[("if-modified-since", &modified)]).await;
+    assert_eq!(since.status, StatusCode::NOT_MODIFIED);
+
+    let resumed = get(
+        addr,
+        &url,
+        &[AE_BOTH, ("if-range", &etag), ("range", "bytes=100-199")],
+    )
+    .await;
+    assert_eq!(resumed.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(resumed.body, sample[100..200]);
+
+    // A stale validator in If-Range: the whole, current representation.
+    let stale = get(
+        addr,
+        &url,
+        &[
+            AE_BOTH,
+            ("if-range", "\"stale\""),
+            ("range", "bytes=100-199"),
+        ],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_not_encoded(&stale);
+    assert_eq!(stale.body, sample);
+
+    let failed = get(addr, &url, &[("if-match", "\"nope\"")]).await;
+    assert_eq!(failed.status, StatusCode::PRECONDITION_FAILED);
+
+    let unsatisfiable = get(addr, &url, &[AE_BOTH, ("range", &format!("bytes={len}-"))]).await;
+    assert_eq!(unsatisfiable.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        unsatisfiable.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    assert_eq!(unsatisfiable.header("content-encoding"), None);
+
+    let head = send_with(&client(), request(Method::HEAD, addr, &url, &[AE_BOTH])).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(
+        head.header("content-length"),
+        Some(len.to_string().as_str())
+    );
+    assert_eq!(head.header("content-encoding"), None);
+    assert!(head.body.is_empty());
+
+    // The signature is checked before the method: a POST with a good URL gets the service's 405.
+    let post = get_method(addr, Method::POST, &url).await;
+    assert_eq!(post, StatusCode::METHOD_NOT_ALLOWED);
+    let post = get_method(addr, Method::POST, "/video").await;
+    assert_eq!(post, StatusCode::FORBIDDEN);
+}
+
+async fn get_method(addr: SocketAddr, method: Method, path: &str) -> StatusCode {
+    send_with(&client(), request(method, addr, path, &[]))
+        .await
+        .status
+}
+
+/// `MemorySource` made slow: a delayed open, delayed reads, or reads that never finish.
+#[derive(Debug, Clone, Default)]
+struct Slow {
+    bytes: Bytes,
+    open_delay: Duration,
+    read_delay: Duration,
+    /// Reads from this one on never finish.
+    stall_from: Option<usize>,
+}
+
+struct SlowReader {
+    inner: MemoryReader,
+    read_delay: Duration,
+    stall_from: Option<usize>,
+    reads: AtomicUsize,
+}
+
+impl Source for Slow {
+    type Reader = SlowReader;
+
+    async fn open(&self) -> io::Result<Opened<SlowReader>> {
+        tokio::time::sleep(self.open_delay).await;
+        let Opened { metadata, reader } = MemorySource::new(self.bytes.clone()).open().await?;
+        Ok(Opened {
+            metadata,
+            reader: SlowReader {
+                inner: reader,
+                read_delay: self.read_delay,
+                stall_from: self.stall_from,
+                reads: AtomicUsize::new(0),
+            },
+        })
+    }
+}
+
+impl SourceReader for SlowReader {
+    type Read = Pin<Box<dyn Future<Output = Result<Bytes, tower_range::Error>> + Send>>;
+
+    fn read_at(&self, offset: u64, len: usize) -> Self::Read {
+        let n = self.reads.fetch_add(1, Ordering::SeqCst);
+        let stall = self.stall_from.is_some_and(|from| n >= from);
+        let delay = self.read_delay;
+        let read = self.inner.read_at(offset, len);
+        Box::pin(async move {
+            if stall {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(delay).await;
+            read.await
+        })
+    }
+}
+
+fn pattern(len: usize) -> Bytes {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The stack around one route serving `source`, reading on demand in 8 KiB frames.
+fn slow_app(source: Slow, limits: &Limits) -> Router {
+    let service = RangeFileService::from_source(source)
+        .frame_size(8 * 1024)
+        .read_ahead(0);
+    let router = Router::new()
+        .route_service("/slow", axum_app::file_service(service, limits))
+        .route_service(
+            "/video",
+            axum_app::file_service(RangeFileService::new(sample_path()), limits),
+        );
+    axum_app::stack(router, limits)
+}
+
+#[tokio::test]
+async fn the_timeout_answers_503_when_the_head_is_late() {
+    let limits = Limits {
+        head_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let source = Slow {
+        bytes: pattern(1000),
+        open_delay: Duration::from_secs(3),
+        ..Slow::default()
+    };
+    let addr = serve(slow_app(source, &limits)).await;
+    let started = Instant::now();
+    let reply = get(addr, "/slow", &[]).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.body.is_empty());
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_timeout_does_not_cut_a_stream_already_started() {
+    let limits = Limits {
+        head_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    // Ten frames, 100 ms each: the body takes five times the timeout.
+    let bytes = pattern(80 * 1024);
+    let source = Slow {
+        bytes: bytes.clone(),
+        read_delay: Duration::from_millis(100),
+        ..Slow::default()
+    };
+    let addr = serve(slow_app(source, &limits)).await;
+    let started = Instant::now();
+    let reply = get(addr, "/slow", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, bytes);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let reply = get(addr, "/slow", &[("range", "bytes=8192-40959")]).await;
+    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(reply.body, bytes[8192..40960]);
+}
+
+#[tokio::test]
+async fn a_stalled_source_is_cut_by_the_body_idle_timeout() {
+    let limits = Limits {
+        body_idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let bytes = pattern(80 * 1024);
+    let source = Slow {
+        bytes: bytes.clone(),
+        stall_from: Some(2),
+        ..Slow::default()
+    };
+    let addr = serve(slow_app(source, &limits)).await;
+    let started = Instant::now();
+    let response = head_of(&client(), request(Method::GET, addr, "/slow", &[])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-length"], "81920");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let outcome = tokio::time::timeout(WAIT, async {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => received.extend_from_slice(&frame.into_data().unwrap()),
+                Some(Err(error)) => return Err(error),
+                None => return Ok(()),
+            }
+        }
+    })
+    .await
+    .expect("the cut in time");
+    assert!(outcome.is_err(), "the body must fail, not end");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // Two frames were read before the source stalled; no byte beyond them.
+    assert!(received.len() <= 16 * 1024, "{}", received.len());
+    assert_eq!(received, bytes[..received.len()]);
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_queues_heads_not_streams() {
+    let limits = Limits {
+        concurrency: 2,
+        ..Limits::default()
+    };
+    let bytes = pattern(64 * 1024);
+    let source = Slow {
+        bytes: bytes.clone(),
+        open_delay: Duration::from_millis(300),
+        ..Slow::default()
+    };
+    let addr = serve(slow_app(source, &limits)).await;
+
+    // Four at once with room for two: all complete, in two waves of opens.
+    let started = Instant::now();
+    let requests = (0..4).map(|_| get(addr, "/slow", &[]));
+    let replies = futures_util::future::join_all(requests).await;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, bytes);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Streams hold no slot: with two slow bodies open (two seconds each), a third request
+    // still gets its answer at once.
+    let drip = Slow {
+        bytes: bytes.clone(),
+        read_delay: Duration::from_millis(250),
+        ..Slow::default()
+    };
+    let drip = RangeFileService::from_source(drip)
+        .frame_size(8 * 1024)
+        .read_ahead(0);
+    let router = Router::new()
+        .route_service("/drip", axum_app::file_service(drip, &limits))
+        .route_service(
+            "/video",
+            axum_app::file_service(RangeFileService::new(sample_path()), &limits),
+        );
+    let addr = serve(axum_app::stack(router, &limits)).await;
+    let started = Instant::now();
+    let client = client();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let response = head_of(&client, request(Method::GET, addr, "/drip", &[])).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response);
+    }
+    let third = get(addr, "/video", &[("range", "bytes=0-9")]).await;
+    assert_eq!(third.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(third.body, sample()[..10]);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The held streams still complete, after their eight frames of 250 ms.
+    for response in held {
+        let body = tokio::time::timeout(WAIT, response.into_body().collect())
+            .await
+            .unwrap()
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, bytes);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,167 @@
+//! The example server binary, run as users run it: its command line, what it prints, its
+//! routes over real TCP, and its shutdown on Ctrl-C (SIGINT).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example_binary() -> PathBuf {
+    // Test binaries live in target/<profile>/deps; `cargo test` builds examples into
+    // target/<profile>/examples.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join("server");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(example_binary())
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .rsplit(" at ")
+        .next()
+        .expect("the first line names the URL")
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    Server { child, url }
+}
+
+/// A minimal blocking HTTP/1.1 GET with `Connection: close`; returns head and body.
+fn get(url: &str, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    (head, response[split + 4..].to_vec())
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4")).unwrap()
+}
+
+#[test]
+fn serves_the_page_and_the_bundled_video() {
+    let server = start(&[]);
+    let (head, body) = get(&server.url, "/", &[]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: text/html; charset=utf-8"));
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("<video"), "{page}");
+    assert!(page.contains("src=\"/video\" type=\"video/mp4\""), "{page}");
+
+    let sample = sample();
+    let (head, body) = get(&server.url, "/video", &[]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, sample);
+    let (head, body) = get(&server.url, "/video", &[("Range", "bytes=100-199")]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.contains(&format!("content-range: bytes 100-199/{}", sample.len())));
+    assert_eq!(body, sample[100..200]);
+    let (head, _) = get(&server.url, "/nothing-here", &[]);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+}
+
+#[test]
+fn the_page_names_the_type_of_the_video_given() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-webm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let video = dir.join("clip.webm");
+    std::fs::write(&video, b"not really webm").unwrap();
+    let server = start(&[
+        video.to_str().unwrap(),
+        "--frame-size",
+        "4",
+        "--read-ahead",
+        "0",
+    ]);
+    let (_, body) = get(&server.url, "/", &[]);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("type=\"video/webm\""));
+    let (head, body) = get(&server.url, "/video", &[]);
+    assert!(head.contains("content-type: video/webm"), "{head}");
+    assert_eq!(body, b"not really webm");
+}
+
+#[test]
+fn a_missing_video_exits_non_zero_with_one_line_before_binding() {
+    let output = Command::new(example_binary())
+        .args(["/nonexistent/video.mp4", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "it must not print a URL");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: /nonexistent/video.mp4"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_server() {
+    let mut server = start(&[]);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let authority = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    assert!(std::net::TcpStream::connect(authority).is_err());
+}
