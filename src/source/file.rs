@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use tokio::task::JoinHandle;
 
+use super::blocking::BlockingLimit;
 use super::{Metadata, Opened, Source, SourceReader};
 use crate::content_type::content_type_for_path;
 use crate::Error;
@@ -18,7 +19,8 @@ use crate::Error;
 ///
 /// Every request opens the file and reads its metadata on tokio's blocking pool; every read
 /// is one positional read (`pread`) there too, into a buffer the body owns, so async worker
-/// threads never block on the disk. The version token is the device, inode, size and
+/// threads never block on the disk; a [`BlockingLimit`] caps how many of these run at once.
+/// The version token is the device, inode, size and
 /// modification time to the nanosecond (size and modification time off Unix).
 ///
 /// After each read, the reader checks the open file's metadata against what the response
@@ -32,6 +34,7 @@ use crate::Error;
 pub struct FileSource {
     path: PathBuf,
     content_type: HeaderValue,
+    limit: BlockingLimit,
 }
 
 impl FileSource {
@@ -40,7 +43,17 @@ impl FileSource {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let content_type = content_type_for_path(&path);
-        Self { path, content_type }
+        Self {
+            path,
+            content_type,
+            limit: BlockingLimit::global().clone(),
+        }
+    }
+
+    /// Shares `limit` on blocking operations instead of the process-wide one.
+    pub fn with_blocking_limit(mut self, limit: BlockingLimit) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// The path served.
@@ -55,8 +68,10 @@ impl Source for FileSource {
     fn open(&self) -> impl Future<Output = io::Result<Opened<FileReader>>> + Send {
         let path = self.path.clone();
         let content_type = self.content_type.clone();
+        let limit = self.limit.clone();
         async move {
-            let opened = tokio::task::spawn_blocking(move || open_file(&path))
+            let opened = limit
+                .run(move || open_file(&path))
                 .await
                 .map_err(io::Error::other)??;
             let (file, stamp) = opened;
@@ -70,6 +85,7 @@ impl Source for FileSource {
                 metadata,
                 reader: FileReader {
                     shared: Arc::new(Shared { file, stamp }),
+                    limit,
                 },
             })
         }
@@ -94,6 +110,7 @@ fn open_file(path: &Path) -> io::Result<(File, Stamp)> {
 #[derive(Debug, Clone)]
 pub struct FileReader {
     shared: Arc<Shared>,
+    limit: BlockingLimit,
 }
 
 #[derive(Debug)]
@@ -108,7 +125,7 @@ impl SourceReader for FileReader {
     fn read_at(&self, offset: u64, len: usize) -> FileRead {
         let shared = self.shared.clone();
         FileRead {
-            task: tokio::task::spawn_blocking(move || shared.read_at(offset, len)),
+            task: self.limit.run(move || shared.read_at(offset, len)),
         }
     }
 }
@@ -303,6 +320,28 @@ mod tests {
         let opened = FileSource::new(&path).open().await.unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(opened.reader.read_at(0, 10).await.unwrap(), "0123456789");
+    }
+
+    #[tokio::test]
+    async fn reads_beyond_the_blocking_limit_wait_for_a_slot() {
+        let path = temp_file("limited.bin", b"0123456789");
+        let limit = BlockingLimit::new(1);
+        let source = FileSource::new(&path).with_blocking_limit(limit.clone());
+        let opened = source.open().await.unwrap();
+        // A hung operation holds the only slot.
+        let hung = limit.hold();
+        let read = opened.reader.read_at(0, 4);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(200), read).await;
+        assert!(waited.is_err(), "the read ran although the limit was taken");
+        assert_eq!(limit.available(), 0);
+        drop(hung);
+        let read = opened.reader.read_at(0, 4);
+        let bytes = tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the read runs once the slot is free")
+            .unwrap();
+        assert_eq!(bytes, "0123");
+        assert_eq!(limit.available(), 1);
     }
 
     #[tokio::test]

@@ -16,9 +16,11 @@ use http::HeaderValue;
 use crate::validator::ETag;
 use crate::Error;
 
+mod blocking;
 mod file;
 mod memory;
 
+pub use blocking::{BlockingLimit, DEFAULT_BLOCKING_LIMIT};
 pub use file::{FileRead, FileReader, FileSource};
 pub use memory::{MemoryReader, MemorySource};
 
