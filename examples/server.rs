@@ -11,7 +11,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
 use tower_range::source::{FileReader, MemoryReader};
-use tower_range::{content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService};
+use tower_range::{
+    content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, ReadAheadBudget,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve a video page and its video with tower-range")]
@@ -44,10 +47,32 @@ struct Args {
     /// Frames each response may read ahead of its client.
     #[arg(long, default_value_t = tower_range::DEFAULT_READ_AHEAD)]
     read_ahead: usize,
+    /// Bytes all responses together may hold in frames read ahead.
+    #[arg(long, default_value_t = tower_range::DEFAULT_READ_AHEAD_BUDGET)]
+    read_ahead_budget: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 16_384)]
+    max_connections: usize,
+    /// Seconds an HTTP/1 client may take to send a request head once it has begun it.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a connection may stay without a request in progress (before its first
+    /// request, and between keep-alive requests) before it is closed.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
+    /// Seconds a response may go without handing a byte to the connection (a client that
+    /// stopped reading) before the connection is closed.
+    #[arg(long, default_value_t = 60)]
+    send_timeout: u64,
 }
 
-/// How long a client may take to send its request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
+/// the most hyper queues for writing on one connection.
+const HTTP1_MAX_BUF: usize = 64 * 1024;
+/// The most an HTTP/2 request's header list may weigh.
+const HTTP2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// Streams one HTTP/2 connection may have open at once.
+const HTTP2_MAX_STREAMS: u32 = 128;
 /// How long streams may run on after Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -83,8 +108,14 @@ async fn main() {
     // Listen for the signals before announcing the address, so that a script that stops the
     // server as soon as it has read the URL stops it gracefully.
     let shutdown = shutdown_signal();
+    let limits = Limits {
+        max_connections: args.max_connections.max(1),
+        header: Duration::from_secs(args.header_timeout),
+        idle: Duration::from_secs(args.idle_timeout),
+        send: Duration::from_secs(args.send_timeout),
+    };
     println!("serving {} at http://{addr}/", video.display());
-    serve(listener, app, shutdown).await;
+    serve(listener, app, limits, shutdown).await;
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed at once.
@@ -114,50 +145,139 @@ fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
-async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+/// Limits of [`serve`].
+#[derive(Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header: Duration,
+    idle: Duration,
+    send: Duration,
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: App,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header)
+        .max_buf_size(HTTP1_MAX_BUF);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(HTTP2_MAX_HEADER_LIST)
+        .max_concurrent_streams(HTTP2_MAX_STREAMS)
         .keep_alive_interval(Duration::from_secs(20))
         .keep_alive_timeout(Duration::from_secs(20));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Wait for a free slot before accepting: beyond the limit, connections queue in the
+        // kernel's listen backlog instead of taking memory here.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
+                        // Typically out of file descriptors: back off instead of spinning.
                         tracing::warn!(%error, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
+                let activity = Arc::new(Activity::new());
+                let service = TowerToHyperService::new(app.for_connection(activity.clone()));
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection.into_owned());
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
+                    let _slot = slot;
+                    tokio::select! {
+                        result = connection => {
+                            if let Err(error) = result {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                        }
+                        reason = activity.expired(limits) => {
+                            tracing::debug!("closing connection: {reason}");
+                        }
                     }
                 });
             }
-            () = &mut shutdown => {
-                tracing::info!("shutting down: no new connections, streams get {SHUTDOWN_GRACE:?}");
-                break;
-            }
+            () = &mut shutdown => break,
         }
     }
+    tracing::info!("shutting down: no new connections, streams get {SHUTDOWN_GRACE:?}");
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::info!("grace period over, closing"),
+    }
+}
+
+/// What a connection is doing, for its watchdog: how many requests are in progress, and
+/// when it last made progress (a request started or ended, or a body handed on a frame).
+struct Activity {
+    in_progress: AtomicUsize,
+    last_progress: AtomicU64,
+}
+
+fn millis_since_start() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_progress: AtomicUsize::new(0),
+            last_progress: AtomicU64::new(millis_since_start()),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_progress
+            .store(millis_since_start(), Ordering::Relaxed);
+    }
+
+    fn request_started(&self) {
+        self.in_progress.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn request_ended(&self) {
+        self.in_progress.fetch_sub(1, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// Resolves when the connection has been idle or stuck too long. hyper has no timeout
+    /// for the first bytes of a connection nor an idle timeout for HTTP/2, and HTTP/2 pings
+    /// would keep a byte-based timer alive: hence this watchdog, driven by requests.
+    async fn expired(&self, limits: Limits) -> &'static str {
+        loop {
+            let (limit, reason) = if self.in_progress.load(Ordering::Relaxed) == 0 {
+                (limits.idle, "idle")
+            } else {
+                (limits.send, "no progress sending a response")
+            };
+            let last = self.last_progress.load(Ordering::Relaxed);
+            let deadline = last + limit.as_millis() as u64;
+            let now = millis_since_start();
+            if now >= deadline {
+                return reason;
+            }
+            // Sleep to the deadline (at most a second, so a change of state is seen soon).
+            tokio::time::sleep(Duration::from_millis((deadline - now).min(1000))).await;
+        }
     }
 }
 
@@ -166,6 +286,7 @@ async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = (
 struct App {
     page: RangeFileService<MemorySource>,
     video: RangeFileService<FileSource>,
+    activity: Option<Arc<Activity>>,
 }
 
 type RouteBody = Either<RangeBody<MemoryReader>, RangeBody<FileReader>>;
@@ -175,14 +296,27 @@ impl App {
         let video_type = content_type_for_path(video);
         let page = MemorySource::new(page_html(video_type.to_str().unwrap_or("video/mp4")))
             .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
+        let budget = ReadAheadBudget::new(args.read_ahead_budget);
         Self {
-            page: RangeFileService::from_source(page).header(
-                http::header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            ),
+            page: RangeFileService::from_source(page)
+                .header(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                )
+                .read_ahead_budget(budget.clone()),
             video: RangeFileService::new(video)
                 .frame_size(args.frame_size)
-                .read_ahead(args.read_ahead),
+                .read_ahead(args.read_ahead)
+                .read_ahead_budget(budget),
+            activity: None,
+        }
+    }
+
+    /// The stack for one connection, reporting to its watchdog.
+    fn for_connection(&self, activity: Arc<Activity>) -> Self {
+        Self {
+            activity: Some(activity),
+            ..self.clone()
         }
     }
 }
@@ -209,6 +343,9 @@ impl Service<Request<Incoming>> for App {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        if let Some(activity) = &self.activity {
+            activity.request_started();
+        }
         let log = RequestLog {
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
@@ -238,7 +375,7 @@ impl Service<Request<Incoming>> for App {
                 }
             };
             let status = response.status();
-            Ok(response.map(|body| Logged::new(body, Arc::new(log), status)))
+            Ok(response.map(|body| Logged::new(body, Arc::new(log), status, app.activity)))
         })
     }
 }
@@ -260,11 +397,15 @@ pin_project_lite::pin_project! {
         status: StatusCode,
         sent: u64,
         outcome: Option<&'static str>,
+        activity: Option<Arc<Activity>>,
     }
 
     impl<B: Body> PinnedDrop for Logged<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            if let Some(activity) = this.activity {
+                activity.request_ended();
+            }
             // hyper stops polling a body that says it has ended, so its end may not be seen.
             let ended = this.body.as_ref().get_ref().is_end_stream();
             let outcome = this
@@ -288,13 +429,19 @@ pin_project_lite::pin_project! {
 }
 
 impl<B: Body> Logged<B> {
-    fn new(body: B, log: Arc<RequestLog>, status: StatusCode) -> Self {
+    fn new(
+        body: B,
+        log: Arc<RequestLog>,
+        status: StatusCode,
+        activity: Option<Arc<Activity>>,
+    ) -> Self {
         Self {
             body,
             log,
             status,
             sent: 0,
             outcome: None,
+            activity,
         }
     }
 }
@@ -316,6 +463,9 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.sent += data.len() as u64;
+                }
+                if let Some(activity) = this.activity {
+                    activity.touch();
                 }
             }
             Poll::Ready(Some(Err(_))) => *this.outcome = Some("failed"),

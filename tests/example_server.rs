@@ -165,3 +165,134 @@ fn ctrl_c_stops_the_server() {
         .trim_end_matches('/');
     assert!(std::net::TcpStream::connect(authority).is_err());
 }
+
+/// Starts the server with short timeouts on a 64 MiB file (too big to sit in socket buffers).
+fn start_with_timeouts() -> (Server, Vec<u8>) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-timeouts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let video = dir.join("big.mp4");
+    let bytes: Vec<u8> = (0..64 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&video, &bytes).unwrap();
+    let server = start(&[
+        video.to_str().unwrap(),
+        "--header-timeout",
+        "1",
+        "--idle-timeout",
+        "1",
+        "--send-timeout",
+        "1",
+    ]);
+    (server, bytes)
+}
+
+/// Waits until the server closes `stream` (a read returns 0 or fails); returns how long that
+/// took. Bounded: fails the test after 10 s.
+fn time_until_closed(stream: &mut std::net::TcpStream) -> Duration {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!("the server did not close the connection within 10 s")
+            }
+            Err(_) => return started.elapsed(),
+        }
+    }
+}
+
+fn connect(server: &Server) -> std::net::TcpStream {
+    let authority = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    std::net::TcpStream::connect(authority).unwrap()
+}
+
+#[test]
+fn silent_slow_idle_and_stalled_connections_are_dropped_while_others_are_served() {
+    use std::io::Write;
+    let (server, bytes) = start_with_timeouts();
+
+    // Connects and sends nothing.
+    let mut silent = connect(&server);
+    // Sends its request head one byte a second (slow loris).
+    let mut slow = connect(&server);
+    let slow_writer = {
+        let mut writer = slow.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for byte in b"GET /video HTTP/1.1\r\nHost: x\r\n\r\n" {
+                if writer.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    // Asks for the 64 MiB video and stops reading after the first bytes.
+    let mut stalled = connect(&server);
+    stalled
+        .write_all(b"GET /video HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 1024];
+    stalled.read_exact(&mut first).unwrap();
+    // Keeps a connection open after a complete response (HTTP/1.1 keep-alive).
+    let mut idle = connect(&server);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+
+    // Meanwhile others are served normally.
+    let (head, body) = get(&server.url, "/video", &[("Range", "bytes=1000-1999")]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(body, bytes[1000..2000]);
+
+    assert!(time_until_closed(&mut silent) < Duration::from_secs(5));
+    assert!(time_until_closed(&mut slow) < Duration::from_secs(5));
+    assert!(time_until_closed(&mut idle) < Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(time_until_closed(&mut stalled) < Duration::from_secs(5));
+    slow_writer.join().unwrap();
+}
+
+#[test]
+fn an_idle_http2_connection_is_dropped() {
+    let (server, _) = start_with_timeouts();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let authority = server
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+        let (mut send, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        let connection = tokio::spawn(connection);
+        let request = http::Request::get("http://x/")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        drop(response);
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the idle HTTP/2 connection was not closed within 10 s")
+            .unwrap()
+            .ok();
+        assert!(started.elapsed() >= Duration::from_millis(500));
+    });
+}
