@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 #[path = "support/axum_app.rs"]
 #[allow(dead_code)]
 mod axum_app;
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "support/signed_url.rs"]
 #[allow(dead_code)]
 mod signed_url;
@@ -49,9 +51,6 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
 }
-
-/// How long streams may run on after Ctrl-C.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn sample_video() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
@@ -95,6 +94,8 @@ async fn main() {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
+    let app = axum_app::app(&config);
+    let shutdown = serve::shutdown_signal();
     println!("serving {} at http://{addr}/", video.display());
     println!(
         "signed video URL (valid {} s): http://{addr}{}",
@@ -104,24 +105,8 @@ async fn main() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let app = axum_app::app(&config);
-    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let stop = stop.clone();
-        async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down: no new connections, streams get {SHUTDOWN_GRACE:?}");
-            stop.notify_one();
-        }
-    });
-    tokio::select! {
-        result = server => if let Err(error) = result {
-            fail(&format!("server failed: {error}"));
-        },
-        _ = async {
-            stop.notified().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => tracing::info!("grace period over, closing"),
+    if let Err(error) = serve::serve(listener, app, shutdown).await {
+        fail(&format!("server failed: {error}"));
     }
 }
 

@@ -804,3 +804,85 @@ async fn the_concurrency_limit_queues_heads_not_streams() {
         started.elapsed()
     );
 }
+
+fn example_binary(name: &str) -> PathBuf {
+    // Test binaries live in target/<profile>/deps; `cargo test` builds the examples into
+    // target/<profile>/examples.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_example_prints_its_url_and_a_signed_one_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(example_binary("axum"))
+        .args(["--addr", "127.0.0.1:0"])
+        .env("SIGNING_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = lines.next().unwrap().unwrap();
+        (first, second)
+    });
+    let (first, second) = tokio::time::timeout(WAIT, lines).await.unwrap().unwrap();
+    let expected = format!("serving {} at http://127.0.0.1:", sample_path().display());
+    assert!(
+        first.starts_with(&expected) && first.ends_with('/'),
+        "{first}"
+    );
+    let addr: SocketAddr = first[expected.len() - "127.0.0.1:".len()..]
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let prefix = format!("signed video URL (valid 21600 s): http://{addr}");
+    let signed = second.strip_prefix(&prefix).expect(&second);
+    assert!(UrlSigner::new(SECRET)
+        .verify(&signed.parse().unwrap())
+        .is_ok());
+
+    let page = get(addr, "/", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    assert_eq!(video_urls(&gunzip(&page.body)).len(), 2);
+    let range = get(addr, signed, &[AE_BOTH, ("range", "bytes=0-99")]).await;
+    assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
+    assert_not_encoded(&range);
+    assert_eq!(range.body, sample()[..100]);
+    assert_eq!(get(addr, "/video", &[]).await.status, StatusCode::FORBIDDEN);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not stop on SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
