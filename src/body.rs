@@ -177,6 +177,14 @@ impl<R: SourceReader> RangeBody<R> {
     }
 }
 
+/// An empty body, as [`RangeBody::empty`]; lets layers that need a default body (such as
+/// tower-http's `TimeoutLayer`) wrap the service directly.
+impl<R: SourceReader> Default for RangeBody<R> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 // `RangeBody` never pins its fields: the read futures are `Unpin` and polled through
 // `Pin::new`, so moving the body is always fine.
 impl<R: SourceReader> Unpin for RangeBody<R> {}

@@ -53,9 +53,7 @@ pub use future::ResponseFuture;
 pub use service::{
     RangeFileService, DEFAULT_FRAME_SIZE, DEFAULT_READ_AHEAD, DEFAULT_READ_AHEAD_BUDGET,
 };
-pub use source::{
-    BlockingLimit, FileSource, MemorySource, Metadata, Opened, Source, SourceReader,
-};
+pub use source::{BlockingLimit, FileSource, MemorySource, Metadata, Opened, Source, SourceReader};
 pub use validator::{ETag, Validators};
 
 // Compiles the README's examples as doctests.
