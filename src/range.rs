@@ -448,6 +448,46 @@ mod tests {
     }
 
     #[test]
+    fn thousands_of_ranges_stop_the_parse_at_the_cap() {
+        let header = format!("bytes={}", "0-1,".repeat(100_000));
+        assert_eq!(
+            parse_range(header.as_bytes(), 64),
+            RangeHeader::Ignored(IgnoredBecause::TooManyRanges)
+        );
+    }
+
+    #[test]
+    fn thousands_of_overlapping_ranges_coalesce_to_one() {
+        let header = format!("bytes={}", "0-,5-9,-3,".repeat(3_000));
+        let RangeHeader::Bytes(ranges) = parse_range(header.as_bytes(), usize::MAX) else {
+            panic!("parses");
+        };
+        assert_eq!(ranges.len(), 9_000);
+        let regions = coalesce(&ranges, 1_000_000);
+        assert_eq!(regions, [Region::new(0, 1_000_000).unwrap()]);
+    }
+
+    #[test]
+    fn one_reversed_range_among_thousands_voids_the_header() {
+        let header = format!("bytes={}9-5", "0-1,".repeat(5_000));
+        assert_eq!(
+            parse_range(header.as_bytes(), usize::MAX),
+            RangeHeader::Ignored(IgnoredBecause::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_64_kib_header_of_whitespace_and_empty_elements_is_one_pass() {
+        let header = format!("bytes={}0-9{}", " ,\t".repeat(16 * 1024), ", ".repeat(16 * 1024));
+        assert_eq!(
+            parse_range(header.as_bytes(), 64),
+            RangeHeader::Bytes(vec![ByteRange::Closed { first: 0, last: 9 }])
+        );
+        let digits = format!("bytes=0-{}", "9".repeat(64 * 1024));
+        assert_eq!(spans(&digits, 10), [(0, 9)]);
+    }
+
+    #[test]
     fn region_reports_its_bounds() {
         let region = Region::new(3, 8).unwrap();
         assert_eq!(

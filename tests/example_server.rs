@@ -296,3 +296,59 @@ fn an_idle_http2_connection_is_dropped() {
         assert!(started.elapsed() >= Duration::from_millis(500));
     });
 }
+
+#[test]
+fn an_oversized_request_head_is_refused_with_431() {
+    let server = start(&[]);
+    let huge = format!("bytes={}", "0-1,".repeat(20 * 1024));
+    let (head, _) = get(&server.url, "/video", &[("Range", &huge)]);
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    // And the server still serves.
+    let (head, _) = get(&server.url, "/video", &[("Range", "bytes=0-1")]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+}
+
+#[test]
+fn silent_and_stalled_http2_connections_are_dropped() {
+    use std::io::Write;
+    let (server, _) = start_with_timeouts();
+    // Sends the HTTP/2 preface and nothing more.
+    let mut silent = connect(&server);
+    silent
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    assert!(time_until_closed(&mut silent) < Duration::from_secs(5));
+
+    // Opens a stream for the 64 MiB video and never reads it (no WINDOW_UPDATE): the stream
+    // stalls once the flow-control window is used up.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let authority = server
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+        let (mut send, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        let connection = tokio::spawn(connection);
+        let request = http::Request::get("http://x/video")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = send.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        // Hold the response without reading its body.
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the stalled HTTP/2 connection was not closed within 10 s")
+            .unwrap()
+            .ok();
+        drop(response);
+    });
+}
