@@ -19,10 +19,16 @@ use crate::Error;
 ///
 /// Regions of the representation are sent as frames of exactly the configured frame size
 /// (the last frame of each region may be shorter), each a fresh `Bytes` read by one
-/// positional read. While the client is slower than the source, the body keeps up to
-/// `read_ahead` frames read ahead of what the client has taken, so the next read overlaps the
-/// current write; it never holds more, so one body holds at most
-/// `frame_size × (read_ahead + 1)` bytes, however large the range. Frames read ahead also take
+/// positional read. While a frame is being sent, the next ones are read, so that reads overlap
+/// writes; the body never holds more than `read_ahead` frames read ahead of what the client
+/// has taken, so one body holds at most `frame_size × (read_ahead + 1)` bytes, however large
+/// the range.
+///
+/// The depth adapts between one frame and `read_ahead`: it grows by one each time the client
+/// has to wait for a read (the source is slower than the client, so more reads should be in
+/// flight), and shrinks by one each time a frame was ready when asked for (the source keeps
+/// up, so frames read further ahead would only sit in memory, as they do for a client that
+/// stops reading). Frames read ahead also take
 /// their size from the service's [`ReadAheadBudget`]; without budget the body reads on demand.
 /// A stalled client stops the reads; a dropped body starts no more of them and releases the
 /// source once the reads already running end.
@@ -41,7 +47,12 @@ pub struct RangeBody<R: SourceReader> {
     /// How many entries of `queue` are reads.
     reads_queued: usize,
     frame_size: usize,
+    /// The most frames that may be read ahead.
     read_ahead: usize,
+    /// How many frames are read ahead now, `min(1, read_ahead)..=read_ahead`.
+    depth: usize,
+    /// Whether the client has had to wait for the read at the head of the queue.
+    waited: bool,
     budget: Option<ReadAheadBudget>,
     /// Bytes not yet handed on.
     remaining: u64,
@@ -77,6 +88,8 @@ impl<R: SourceReader> RangeBody<R> {
             reads_queued: 0,
             frame_size: frame_size.max(1),
             read_ahead,
+            depth: read_ahead.min(1),
+            waited: false,
             budget,
             remaining,
         }
@@ -105,6 +118,8 @@ impl<R: SourceReader> RangeBody<R> {
             reads_queued: 0,
             frame_size: 1,
             read_ahead: 0,
+            depth: 0,
+            waited: false,
             budget: None,
             remaining,
         }
@@ -198,8 +213,8 @@ impl<R: SourceReader> Body for RangeBody<R> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
-        // The client wants a frame: the one it waits for plus `read_ahead` more may be read.
-        this.fill(this.read_ahead + 1, true);
+        // The client wants a frame: the one it waits for plus `depth` more may be read.
+        this.fill(this.depth + 1, true);
         let Some(front) = this.queue.front_mut() else {
             this.finish();
             return Poll::Ready(None);
@@ -209,9 +224,21 @@ impl<R: SourceReader> Body for RangeBody<R> {
             Pending::Reading {
                 read, offset, len, ..
             } => match Pin::new(read).poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if !this.waited {
+                        // The source is slower than the client: read further ahead.
+                        this.waited = true;
+                        this.depth = (this.depth + 1).min(this.read_ahead);
+                        this.fill(this.depth + 1, true);
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(bytes)) if bytes.len() == *len => {
                     this.reads_queued -= 1;
+                    if !std::mem::take(&mut this.waited) {
+                        // The frame was ready: the source keeps up, so hold less.
+                        this.depth = this.depth.saturating_sub(1).max(this.read_ahead.min(1));
+                    }
                     bytes
                 }
                 Poll::Ready(result) => {
@@ -228,8 +255,8 @@ impl<R: SourceReader> Body for RangeBody<R> {
         this.queue.pop_front();
         this.remaining -= bytes.len() as u64;
         // Keep the reads going while this frame is written; the frame handed on no longer
-        // counts, so `read_ahead` frames stay queued at most.
-        this.fill(this.read_ahead, false);
+        // counts, so `depth` frames stay queued at most.
+        this.fill(this.depth, false);
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 
@@ -309,7 +336,7 @@ mod tests {
         Pin::new(body).poll_frame(&mut Context::from_waker(waker))
     }
 
-    fn next_data(body: &mut RangeBody<Counting>) -> Bytes {
+    fn next_data<R: SourceReader>(body: &mut RangeBody<R>) -> Bytes {
         match poll_once(body) {
             Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap(),
             other => panic!(
@@ -375,7 +402,8 @@ mod tests {
             for handed in 1..=20 {
                 next_data(&mut body);
                 assert!(source.reads() - handed <= read_ahead);
-                assert_eq!(body.frames_in_flight(), read_ahead);
+                // Reads complete at once here, so one frame ahead is enough.
+                assert_eq!(body.frames_in_flight(), read_ahead.min(1));
             }
             // A stalled client: no polls, no reads.
             let before = source.reads();
@@ -384,10 +412,79 @@ mod tests {
         }
     }
 
+    /// Reads that complete only when the test releases them, in order.
+    #[derive(Clone)]
+    struct Gated {
+        started: Arc<AtomicUsize>,
+        released: Arc<AtomicUsize>,
+    }
+
+    struct GatedRead {
+        seq: usize,
+        offset: u64,
+        len: usize,
+        released: Arc<AtomicUsize>,
+    }
+
+    impl Future for GatedRead {
+        type Output = Result<Bytes, Error>;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.released.load(Ordering::SeqCst) > self.seq {
+                Poll::Ready(Ok(pattern(self.offset, self.len)))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl SourceReader for Gated {
+        type Read = GatedRead;
+        fn read_at(&self, offset: u64, len: usize) -> GatedRead {
+            GatedRead {
+                seq: self.started.fetch_add(1, Ordering::SeqCst),
+                offset,
+                len,
+                released: self.released.clone(),
+            }
+        }
+    }
+
+    impl Gated {
+        fn new() -> Self {
+            Self {
+                started: Arc::new(AtomicUsize::new(0)),
+                released: Arc::new(AtomicUsize::new(0)),
+            }
+        }
+        fn release(&self, reads: usize) {
+            self.released.fetch_add(reads, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn read_ahead_deepens_while_the_client_waits_and_shrinks_when_frames_wait() {
+        let source = Gated::new();
+        let mut body = RangeBody::new(source.clone(), vec![region(0, 100_000)], 100, 4, None);
+        // A slow source: every frame makes the client wait, so the depth grows to 4.
+        for _ in 0..6 {
+            assert!(poll_once(&mut body).is_pending());
+            source.release(1);
+            next_data(&mut body);
+        }
+        assert_eq!(body.frames_in_flight(), 4);
+        assert!(source.started.load(Ordering::SeqCst) - 6 <= 4);
+        // A fast source: frames are ready when asked for, so the depth falls back to 1.
+        source.release(1_000);
+        for _ in 0..6 {
+            next_data(&mut body);
+        }
+        assert_eq!(body.frames_in_flight(), 1);
+    }
+
     #[test]
     fn read_ahead_takes_budget_and_gives_it_back_when_frames_are_handed_on() {
         let budget = ReadAheadBudget::new(250);
-        let source = Counting::new(10_000);
+        let source = Gated::new();
         let mut body = RangeBody::new(
             source.clone(),
             vec![region(0, 10_000)],
@@ -395,11 +492,22 @@ mod tests {
             4,
             Some(budget.clone()),
         );
-        next_data(&mut body);
-        // Two frames of 100 fit into 250; the third read-ahead frame does not.
-        assert_eq!(body.frames_in_flight(), 2);
+        // The client waits: the demanded frame needs no budget; the depth grows to 2 and the
+        // two frames read ahead take 100 each.
+        assert!(poll_once(&mut body).is_pending());
+        assert_eq!(body.frames_in_flight(), 3);
         assert_eq!(budget.available(), 50);
+        source.release(1);
         next_data(&mut body);
+        assert_eq!(budget.available(), 50);
+        // The client waits again: the depth grows to 3, but a frame of 100 does not fit into
+        // the 50 left, so no read starts.
+        assert!(poll_once(&mut body).is_pending());
+        assert_eq!(body.frames_in_flight(), 2);
+        source.release(1);
+        // The frame handed on gives its 100 back, and the next read ahead takes them.
+        next_data(&mut body);
+        assert_eq!(body.frames_in_flight(), 2);
         assert_eq!(budget.available(), 50);
         drop(body);
         assert_eq!(budget.available(), 250);
