@@ -199,8 +199,14 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
         cmd.env_remove(var);
     }
     cmd.env("no_proxy", "127.0.0.1,localhost")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .stdin(Stdio::null())
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    run_raw(cmd, timeout)
+}
+
+/// Runs `cmd` to its end with no stdin, killing it and panicking if it takes longer than
+/// `timeout`.
+pub fn run_raw(cmd: &mut Command, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
@@ -314,21 +320,54 @@ fn first_line_matching<R: Read + Send + 'static, T: Send + 'static>(
 // ---------------------------------------------------------------------------------------
 // The example server
 
-/// The example server binary that `cargo test` builds: `<target>/debug/examples/server`.
+/// The example server binary, `<target>/<profile>/examples/server`. A whole `cargo test`
+/// builds it; `cargo test --test NAME` does not, so it is built here (once per process, with
+/// the `cargo` that runs the tests) so that it is present and up to date.
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(build_server_binary)
+        .clone()
+        .unwrap_or_else(|e| panic!("the example server: {e}"))
+}
+
+fn build_server_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // <target>/<profile>/deps/<test-binary>
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("the test binary lives in <target>/<profile>/deps");
+        .ok_or("the test binary is not in <target>/<profile>/deps")?;
     let server = profile_dir.join("examples").join("server");
-    assert!(
-        server.is_file(),
-        "{} not found: run these tests with `cargo test`, which builds the examples",
-        server.display()
-    );
-    server
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("the test binary is not in <target>/<profile>/deps")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|p| p.to_str())
+        .unwrap_or("debug");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--example", "server"])
+        .arg("--manifest-path")
+        .arg(manifest_dir().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let out = run_raw(&mut cmd, Duration::from_secs(600));
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo build --example server` failed ({}):\n{}",
+            out.status,
+            out.stderr_text()
+        ));
+    }
+    if !server.is_file() {
+        return Err(format!("{} is missing after building it", server.display()));
+    }
+    Ok(server)
 }
 
 /// One access-log line of the example server.
