@@ -25,9 +25,14 @@ fuzz_target!(|data: &[u8]| {
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let metadata = Metadata::new(len).with_content_type(HeaderValue::from_static("video/mp4"));
     let boundary = "fuzzboundary0123456789";
-    let plan = plan(&Method::GET, &headers, &metadata, &PlanOptions::default(), now, || {
-        boundary.into()
-    });
+    let plan = plan(
+        &Method::GET,
+        &headers,
+        &metadata,
+        &PlanOptions::default(),
+        now,
+        || boundary.into(),
+    );
     let mut body = Vec::new();
     for segment in &plan.body {
         match segment {
@@ -38,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let announced: usize = plan.headers[CONTENT_LENGTH].to_str().unwrap().parse().unwrap();
+    let announced: usize = plan.headers[CONTENT_LENGTH]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(announced, body.len());
     match plan.status {
         StatusCode::OK => assert_eq!(body, content),

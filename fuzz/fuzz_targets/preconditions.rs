@@ -38,9 +38,14 @@ fuzz_target!(|data: &[u8]| {
     let validators = Validators::new(metadata.etag(), metadata.modified(), now);
     for method in [Method::GET, Method::HEAD] {
         let decision = evaluate(&method, &headers, &validators);
-        let plan = plan(&method, &headers, &metadata, &PlanOptions::default(), now, || {
-            "0123456789abcdef".into()
-        });
+        let plan = plan(
+            &method,
+            &headers,
+            &metadata,
+            &PlanOptions::default(),
+            now,
+            || "0123456789abcdef".into(),
+        );
         match decision {
             Decision::NotModified => assert_eq!(plan.status, StatusCode::NOT_MODIFIED),
             Decision::PreconditionFailed => {
