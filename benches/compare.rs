@@ -95,6 +95,8 @@ struct ServerSpec {
     kind: Kind,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Another build of the example server (`bin:=PATH` in `BENCH_VARIANTS`).
+    binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,24 +125,28 @@ impl Config {
                 kind: Kind::Ours,
                 args: ours_args,
                 env: vec![("RUST_LOG".into(), ours_log.clone())],
+                binary: None,
             },
             ServerSpec {
                 name: "tower-http".into(),
                 kind: Kind::TowerHttp,
                 args: vec![],
                 env: vec![],
+                binary: None,
             },
             ServerSpec {
                 name: "nginx-sendfile-off".into(),
                 kind: Kind::Nginx { sendfile: false },
                 args: vec![],
                 env: vec![],
+                binary: None,
             },
             ServerSpec {
                 name: "nginx-sendfile-on".into(),
                 kind: Kind::Nginx { sendfile: true },
                 args: vec![],
                 env: vec![],
+                binary: None,
             },
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
@@ -150,9 +156,12 @@ impl Config {
             };
             let mut env_vars = vec![("RUST_LOG".to_string(), ours_log.clone())];
             let mut cli = Vec::new();
+            let mut binary = None;
             for word in args.split_whitespace() {
-                // `KEY:=VALUE` words set environment variables of the server.
+                // `KEY:=VALUE` words set environment variables of the server, `bin:=PATH`
+                // runs another build of the example server.
                 match word.split_once(":=") {
+                    Some(("bin", path)) => binary = Some(PathBuf::from(path)),
                     Some((k, v)) => env_vars.push((k.into(), v.into())),
                     None => cli.push(word.to_string()),
                 }
@@ -162,6 +171,7 @@ impl Config {
                 kind: Kind::Ours,
                 args: cli,
                 env: env_vars,
+                binary,
             });
         }
         let nginx = which("nginx");
@@ -587,10 +597,12 @@ fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running {
     let examples = config.target_dir.join("release/examples");
     let mut running = match spec.kind {
         Kind::Ours | Kind::TowerHttp => {
-            let binary = examples.join(if spec.kind == Kind::Ours {
-                "server"
-            } else {
-                "peer_tower_http"
+            let binary = spec.binary.clone().unwrap_or_else(|| {
+                examples.join(if spec.kind == Kind::Ours {
+                    "server"
+                } else {
+                    "peer_tower_http"
+                })
             });
             let mut args = vec![
                 file.display().to_string(),
