@@ -18,7 +18,10 @@ use crate::Error;
 
 mod blocking;
 mod file;
+#[cfg(target_os = "linux")]
+mod inline;
 mod memory;
+mod pool;
 
 pub use blocking::{BlockingLimit, DEFAULT_BLOCKING_LIMIT};
 pub use file::{FileRead, FileReader, FileSource};
