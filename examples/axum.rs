@@ -16,13 +16,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 
 #[path = "support/axum_app.rs"]
 #[allow(dead_code)]
 mod axum_app;
 #[path = "support/serve.rs"]
 mod serve;
+#[path = "support/startup.rs"]
+mod startup;
+use startup::{bind, check_file, fail, sample_video, shutdown_signal};
 #[path = "support/signed_url.rs"]
 #[allow(dead_code)]
 mod signed_url;
@@ -50,10 +52,6 @@ struct Args {
     /// Requests whose response head is being made at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-}
-
-fn sample_video() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
 }
 
 #[tokio::main]
@@ -87,15 +85,9 @@ async fn main() {
             ..Limits::default()
         },
     };
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(error) => fail(&format!("cannot listen on {}: {error}", args.addr)),
-    };
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
+    let (listener, addr) = bind(args.addr).await;
     let app = axum_app::app(&config);
-    let shutdown = serve::shutdown_signal();
+    let shutdown = shutdown_signal();
     println!("serving {} at http://{addr}/", video.display());
     println!(
         "signed video URL (valid {} s): http://{addr}{}",
@@ -108,18 +100,4 @@ async fn main() {
     if let Err(error) = serve::serve(listener, app, shutdown).await {
         fail(&format!("server failed: {error}"));
     }
-}
-
-/// Fails before binding, with one line, when a video cannot be served.
-fn check_file(file: &std::path::Path) {
-    match std::fs::metadata(file) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => fail(&format!("{}: not a regular file", file.display())),
-        Err(error) => fail(&format!("{}: {error}", file.display())),
-    }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(1);
 }

@@ -28,6 +28,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
+
+#[path = "support/startup.rs"]
+mod startup;
+use startup::{bind, check_file, sample_video, shutdown_signal};
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
     content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, ReadAheadBudget,
@@ -76,10 +80,6 @@ const HTTP2_MAX_STREAMS: u32 = 128;
 /// How long streams may run on after Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-fn sample_video() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("media/sample.mp4")
-}
-
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -92,21 +92,9 @@ async fn main() {
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.
-    match std::fs::File::open(&video).and_then(|f| f.metadata()) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => fail(&format!("{}: not a regular file", video.display())),
-        Err(error) => fail(&format!("{}: {error}", video.display())),
-    }
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(error) => fail(&format!("cannot listen on {}: {error}", args.addr)),
-    };
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
+    check_file(&video);
+    let (listener, addr) = bind(args.addr).await;
     let app = App::new(&video, &args);
-    // Listen for the signals before announcing the address, so that a script that stops the
-    // server as soon as it has read the URL stops it gracefully.
     let shutdown = shutdown_signal();
     let limits = Limits {
         max_connections: args.max_connections.max(1),
@@ -116,33 +104,6 @@ async fn main() {
     };
     println!("serving {} at http://{addr}/", video.display());
     serve(listener, app, limits, shutdown).await;
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed at once.
-fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(1);
 }
 
 /// Limits of [`serve`].

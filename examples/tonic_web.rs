@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 
 #[path = "support/serve.rs"]
 mod serve;
+#[path = "support/startup.rs"]
+mod startup;
+use startup::{bind, check_file, fail, sample_video, shutdown_signal};
 #[path = "support/tonic_web_app.rs"]
 #[allow(dead_code)]
 mod tonic_web_app;
@@ -30,10 +32,6 @@ struct Args {
     addr: SocketAddr,
 }
 
-fn sample_video() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
-}
-
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -46,20 +44,10 @@ async fn main() {
         .init();
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
-    match std::fs::metadata(&video) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => fail(&format!("{}: not a regular file", video.display())),
-        Err(error) => fail(&format!("{}: {error}", video.display())),
-    }
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(error) => fail(&format!("cannot listen on {}: {error}", args.addr)),
-    };
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
+    check_file(&video);
+    let (listener, addr) = bind(args.addr).await;
     let (app, _reporter) = tonic_web_app::app(&video).await;
-    let shutdown = serve::shutdown_signal();
+    let shutdown = shutdown_signal();
     println!("serving {} at http://{addr}/", video.display());
     println!(
         "gRPC and gRPC-web: grpc.health.v1.Health at http://{addr}/ (services \"\" and \"{}\")",
@@ -71,9 +59,4 @@ async fn main() {
     if let Err(error) = serve::serve(listener, app, shutdown).await {
         fail(&format!("server failed: {error}"));
     }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(1);
 }

@@ -478,7 +478,11 @@ mod tests {
 
     #[test]
     fn a_64_kib_header_of_whitespace_and_empty_elements_is_one_pass() {
-        let header = format!("bytes={}0-9{}", " ,\t".repeat(16 * 1024), ", ".repeat(16 * 1024));
+        let header = format!(
+            "bytes={}0-9{}",
+            " ,\t".repeat(16 * 1024),
+            ", ".repeat(16 * 1024)
+        );
         assert_eq!(
             parse_range(header.as_bytes(), 64),
             RangeHeader::Bytes(vec![ByteRange::Closed { first: 0, last: 9 }])

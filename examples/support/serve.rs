@@ -12,30 +12,6 @@ use tokio::net::TcpListener;
 /// How long streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed at once, so
-/// call it before announcing the address: a script that stops the server as soon as it has
-/// read the URL then stops it gracefully.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// Serves `app` until `shutdown` resolves, then for at most [`SHUTDOWN_GRACE`] more.
 pub async fn serve(
     listener: TcpListener,

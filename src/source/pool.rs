@@ -16,8 +16,11 @@ const MAX_CLASS: u32 = 24;
 /// How many bytes of free buffers each class keeps at most.
 const KEPT_PER_CLASS: usize = 4 * 1024 * 1024;
 
-fn classes() -> &'static [Mutex<Vec<Box<[u8]>>>] {
-    static CLASSES: OnceLock<Vec<Mutex<Vec<Box<[u8]>>>>> = OnceLock::new();
+/// The free buffers of one class.
+type FreeList = Mutex<Vec<Box<[u8]>>>;
+
+fn classes() -> &'static [FreeList] {
+    static CLASSES: OnceLock<Vec<FreeList>> = OnceLock::new();
     CLASSES.get_or_init(|| {
         (MIN_CLASS..=MAX_CLASS)
             .map(|_| Mutex::new(Vec::new()))

@@ -1,0 +1,65 @@
+//! What every example does before it serves: find the video, refuse a bad one with one line
+//! before binding, bind, and listen for the stop signals.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+
+/// The bundled sample, found from the crate's directory so that the binary works from any
+/// working directory.
+pub fn sample_video() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
+}
+
+/// Exits with status 1 and one line on stderr.
+pub fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}
+
+/// Exits unless `file` is a regular file that can be opened.
+pub fn check_file(file: &Path) {
+    match std::fs::File::open(file).and_then(|f| f.metadata()) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => fail(&format!("{}: not a regular file", file.display())),
+        Err(error) => fail(&format!("{}: {error}", file.display())),
+    }
+}
+
+/// Binds `addr` or exits.
+pub async fn bind(addr: SocketAddr) -> (TcpListener, SocketAddr) {
+    let listener = match TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => fail(&format!("cannot listen on {addr}: {error}")),
+    };
+    let bound = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    (listener, bound)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed at once, so
+/// call it before announcing the address: a script that stops the server as soon as it has
+/// read the URL then stops it gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
