@@ -24,12 +24,14 @@ use crate::Error;
 /// has taken, so one body holds at most `frame_size × (read_ahead + 1)` bytes, however large
 /// the range.
 ///
-/// The depth adapts between one frame and `read_ahead`: it grows by one each time the client
+/// The depth adapts between zero and `read_ahead` frames: it grows by one each time the client
 /// has to wait for a read (the source is slower than the client, so more reads should be in
-/// flight), and shrinks by one each time a frame was ready when asked for (the source keeps
-/// up, so frames read further ahead would only sit in memory, as they do for a client that
-/// stops reading). Frames read ahead also take
-/// their size from the service's [`ReadAheadBudget`]; without budget the body reads on demand.
+/// flight), and shrinks by one after every [`READY_STREAK`] frames in a row that were ready
+/// when asked for (the source keeps up, so frames read further ahead would only sit in memory,
+/// as they do for a client that stops reading). A source that answers at once (memory, or a file in the page cache read
+/// without blocking) thus reads nothing ahead, while a disk that makes the client wait gets
+/// reads in flight. Frames read ahead also take their size from the service's
+/// [`ReadAheadBudget`]; without budget the body reads on demand.
 /// A stalled client stops the reads; a dropped body starts no more of them and releases the
 /// source once the reads already running end.
 ///
@@ -49,14 +51,20 @@ pub struct RangeBody<R: SourceReader> {
     frame_size: usize,
     /// The most frames that may be read ahead.
     read_ahead: usize,
-    /// How many frames are read ahead now, `min(1, read_ahead)..=read_ahead`.
+    /// How many frames are read ahead now, `0..=read_ahead`.
     depth: usize,
     /// Whether the client has had to wait for the read at the head of the queue.
     waited: bool,
+    /// Frames in a row that were ready when the client asked for them.
+    ready_streak: u32,
     budget: Option<ReadAheadBudget>,
     /// Bytes not yet handed on.
     remaining: u64,
 }
+
+/// How many frames in a row must be ready when asked for before the read-ahead depth shrinks
+/// by one. Waiting grows it at once: a client kept waiting costs more than a frame held.
+pub const READY_STREAK: u32 = 8;
 
 enum Pending<F> {
     Ready(Bytes),
@@ -88,8 +96,9 @@ impl<R: SourceReader> RangeBody<R> {
             reads_queued: 0,
             frame_size: frame_size.max(1),
             read_ahead,
-            depth: read_ahead.min(1),
+            depth: 0,
             waited: false,
+            ready_streak: 0,
             budget,
             remaining,
         }
@@ -120,6 +129,7 @@ impl<R: SourceReader> RangeBody<R> {
             read_ahead: 0,
             depth: 0,
             waited: false,
+            ready_streak: 0,
             budget: None,
             remaining,
         }
@@ -228,6 +238,7 @@ impl<R: SourceReader> Body for RangeBody<R> {
                     if !this.waited {
                         // The source is slower than the client: read further ahead.
                         this.waited = true;
+                        this.ready_streak = 0;
                         this.depth = (this.depth + 1).min(this.read_ahead);
                         this.fill(this.depth + 1, true);
                     }
@@ -236,8 +247,13 @@ impl<R: SourceReader> Body for RangeBody<R> {
                 Poll::Ready(Ok(bytes)) if bytes.len() == *len => {
                     this.reads_queued -= 1;
                     if !std::mem::take(&mut this.waited) {
-                        // The frame was ready: the source keeps up, so hold less.
-                        this.depth = this.depth.saturating_sub(1).max(this.read_ahead.min(1));
+                        // The frame was ready: once the source has kept up for a while, hold
+                        // less.
+                        this.ready_streak += 1;
+                        if this.ready_streak >= READY_STREAK {
+                            this.ready_streak = 0;
+                            this.depth = this.depth.saturating_sub(1);
+                        }
                     }
                     bytes
                 }
@@ -402,8 +418,8 @@ mod tests {
             for handed in 1..=20 {
                 next_data(&mut body);
                 assert!(source.reads() - handed <= read_ahead);
-                // Reads complete at once here, so one frame ahead is enough.
-                assert_eq!(body.frames_in_flight(), read_ahead.min(1));
+                // Reads complete at once here, so nothing needs to be read ahead.
+                assert_eq!(body.frames_in_flight(), 0);
             }
             // A stalled client: no polls, no reads.
             let before = source.reads();
@@ -473,12 +489,12 @@ mod tests {
         }
         assert_eq!(body.frames_in_flight(), 4);
         assert!(source.started.load(Ordering::SeqCst) - 6 <= 4);
-        // A fast source: frames are ready when asked for, so the depth falls back to 1.
+        // A fast source: frames are ready when asked for, so the depth falls back to 0.
         source.release(1_000);
-        for _ in 0..6 {
+        for _ in 0..4 * READY_STREAK + 1 {
             next_data(&mut body);
         }
-        assert_eq!(body.frames_in_flight(), 1);
+        assert_eq!(body.frames_in_flight(), 0);
     }
 
     #[test]
@@ -492,16 +508,19 @@ mod tests {
             4,
             Some(budget.clone()),
         );
-        // The client waits: the demanded frame needs no budget; the depth grows to 2 and the
-        // two frames read ahead take 100 each.
+        // The client waits: the demanded frame needs no budget; the depth grows to 1 and the
+        // frame read ahead takes 100.
         assert!(poll_once(&mut body).is_pending());
-        assert_eq!(body.frames_in_flight(), 3);
-        assert_eq!(budget.available(), 50);
+        assert_eq!(body.frames_in_flight(), 2);
+        assert_eq!(budget.available(), 150);
         source.release(1);
         next_data(&mut body);
+        assert_eq!(budget.available(), 150);
+        // The client waits again: the depth grows to 2, and one more frame read ahead takes
+        // 100; a third would not fit into the 50 left.
+        assert!(poll_once(&mut body).is_pending());
+        assert_eq!(body.frames_in_flight(), 2);
         assert_eq!(budget.available(), 50);
-        // The client waits again: the depth grows to 3, but a frame of 100 does not fit into
-        // the 50 left, so no read starts.
         assert!(poll_once(&mut body).is_pending());
         assert_eq!(body.frames_in_flight(), 2);
         source.release(1);

@@ -45,7 +45,7 @@ mod service;
 pub mod source;
 mod validator;
 
-pub use body::RangeBody;
+pub use body::{RangeBody, READY_STREAK};
 pub use budget::ReadAheadBudget;
 pub use content_type::content_type_for_path;
 pub use error::{Error, ErrorKind};

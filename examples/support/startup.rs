@@ -28,9 +28,24 @@ pub fn check_file(file: &Path) {
     }
 }
 
-/// Binds `addr` or exits.
+/// The listen backlog: connections the kernel completes and queues before they are accepted.
+/// `TcpListener::bind` asks for 128, which a burst of clients overflows (the kernel then drops
+/// handshakes, and clients retry a second later); the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 4096;
+
+/// Binds `addr` with a deep backlog, or exits.
 pub async fn bind(addr: SocketAddr) -> (TcpListener, SocketAddr) {
-    let listener = match TcpListener::bind(addr).await {
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(BACKLOG)
+    };
+    let listener = match listen() {
         Ok(listener) => listener,
         Err(error) => fail(&format!("cannot listen on {addr}: {error}")),
     };
