@@ -71,8 +71,11 @@ struct Args {
 }
 
 /// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
-/// the most hyper queues for writing on one connection.
-const HTTP1_MAX_BUF: usize = 64 * 1024;
+/// the most hyper queues for writing on one connection before it stops asking the body for
+/// frames. Small, so that a client that stops reading pins about one frame in hyper (measured
+/// with 2,000 stalled streams: 86 KiB a connection at 16 KiB, 146 KiB at 64 KiB); a request
+/// head larger than this is answered `431`.
+const HTTP1_MAX_BUF: usize = 16 * 1024;
 /// The most an HTTP/2 request's header list may weigh.
 const HTTP2_MAX_HEADER_LIST: u32 = 16 * 1024;
 /// Streams one HTTP/2 connection may have open at once.

@@ -220,7 +220,7 @@ impl Shared {
     ///
     /// Checked after the read: a write that reached the bytes just read has already updated
     /// the size or the times, so the check cannot miss it.
-    fn checked(&self, buffer: Box<[u8]>, filled: usize) -> Result<Bytes, Error> {
+    fn checked(&self, buffer: pool::Buffer, filled: usize) -> Result<Bytes, Error> {
         let now = Stamp::of(&self.file.metadata()?);
         if !self.stamp.same_content(&now) {
             return Err(Error::modified());
