@@ -310,7 +310,23 @@ impl Service<Request<Incoming>> for App {
         if let Some(activity) = &self.activity {
             activity.request_started();
         }
+        let conditions: Vec<&str> = [
+            (http::header::IF_MATCH, "match"),
+            (http::header::IF_NONE_MATCH, "none-match"),
+            (http::header::IF_MODIFIED_SINCE, "modified-since"),
+            (http::header::IF_UNMODIFIED_SINCE, "unmodified-since"),
+            (http::header::IF_RANGE, "range"),
+        ]
+        .into_iter()
+        .filter(|(name, _)| request.headers().contains_key(name))
+        .map(|(_, short)| short)
+        .collect();
         let log = RequestLog {
+            conditions: if conditions.is_empty() {
+                "-".to_owned()
+            } else {
+                conditions.join(",")
+            },
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
             range: request
@@ -345,6 +361,8 @@ impl Service<Request<Incoming>> for App {
 }
 
 struct RequestLog {
+    /// The conditional headers the request carried, e.g. `none-match,range`, or `-`.
+    conditions: String,
     method: Method,
     path: String,
     range: Option<String>,
@@ -378,7 +396,7 @@ pin_project_lite::pin_project! {
             let log = &this.log;
             tracing::info!(
                 target: "access",
-                "{} {} {:?} range={} status={} bytes={} {} in {:.1?}",
+                "{} {} {:?} range={} status={} bytes={} {} in {:.1?} if={}",
                 log.method,
                 log.path,
                 log.version,
@@ -387,6 +405,7 @@ pin_project_lite::pin_project! {
                 this.sent,
                 outcome,
                 log.started.elapsed(),
+                log.conditions,
             );
         }
     }

@@ -383,10 +383,13 @@ pub struct Access {
     pub bytes: u64,
     /// `complete`, `aborted` or `failed`.
     pub outcome: String,
+    /// The conditional headers the request carried (`none-match`, `modified-since`, …).
+    pub conditions: Vec<String>,
 }
 
 impl Access {
-    /// Parses `... access: GET /video HTTP/1.1 range=bytes=0- status=206 bytes=N complete in 2ms`.
+    /// Parses `... access: GET /video HTTP/1.1 range=bytes=0- status=206 bytes=N complete in 2ms
+    /// if=none-match,range`.
     pub fn parse(line: &str) -> Option<Access> {
         let line = strip_ansi(line);
         let rest = &line[line.find("access: ")? + "access: ".len()..];
@@ -402,6 +405,11 @@ impl Access {
         let status = tail.next()?.strip_prefix("status=")?.parse().ok()?;
         let bytes = tail.next()?.strip_prefix("bytes=")?.parse().ok()?;
         let outcome = tail.next()?.to_owned();
+        let conditions = tail
+            .find_map(|word| word.strip_prefix("if="))
+            .filter(|list| *list != "-")
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
         Some(Access {
             method,
             path,
@@ -410,6 +418,7 @@ impl Access {
             status,
             bytes,
             outcome,
+            conditions,
         })
     }
 
@@ -848,7 +857,8 @@ mod tests {
     #[test]
     fn parses_access_lines() {
         let line = "2026-01-01T00:00:00.000000Z  INFO access: GET /video HTTP/1.1 \
-                    range=bytes=0-1, 5-6 status=206 bytes=1097903 complete in 2.2ms";
+                    range=bytes=0-1, 5-6 status=206 bytes=1097903 complete in 2.2ms \
+                    if=none-match,range";
         let a = Access::parse(line).unwrap();
         assert_eq!(a.method, "GET");
         assert_eq!(a.path, "/video");
@@ -857,12 +867,14 @@ mod tests {
         assert_eq!(a.status, 206);
         assert_eq!(a.bytes, 1097903);
         assert_eq!(a.outcome, "complete");
+        assert_eq!(a.conditions, ["none-match", "range"]);
         let b = Access::parse(
             "\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \u{1b}[2maccess\u{1b}[0m\u{1b}[2m:\u{1b}[0m \
-             HEAD / HTTP/2.0 range=- status=200 bytes=0 aborted in 1ms",
+             HEAD / HTTP/2.0 range=- status=200 bytes=0 aborted in 1ms if=-",
         )
         .unwrap();
         assert_eq!(b.range, None);
+        assert!(b.conditions.is_empty());
         assert_eq!(b.version, "HTTP/2.0");
         assert_eq!(b.outcome, "aborted");
     }
