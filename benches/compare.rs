@@ -245,6 +245,7 @@ fn run(config: Config) {
     if config.build {
         build(&config);
     }
+    snapshot_binaries(&config);
     let file = data_file(&config);
     let load_before = wait_for_quiet(config.wait_quiet);
     eprintln!("warming the page cache with {}", file.display());
@@ -351,6 +352,24 @@ fn build(config: &Config) {
         .status()
         .expect("running cargo");
     assert!(status.success(), "building the example servers failed");
+}
+
+/// Copies the example binaries into the results directory, so that a rebuild by someone else
+/// during the run (the target directory may be shared) cannot change what is measured.
+fn snapshot_binaries(config: &Config) {
+    let dir = config.out_dir.join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["server", "peer_tower_http"] {
+        let from = config.target_dir.join("release/examples").join(name);
+        let to = dir.join(name);
+        let _ = std::fs::remove_file(&to);
+        std::fs::copy(&from, &to).unwrap_or_else(|e| {
+            panic!(
+                "copying {}: {e} (build it, or drop BENCH_NO_BUILD)",
+                from.display()
+            )
+        });
+    }
 }
 
 /// Byte `i` of the data file: the little-endian bytes of splitmix64 of `i / 8`.
@@ -594,7 +613,7 @@ fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running {
     let dir = config.out_dir.join("run").join(&spec.name);
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let examples = config.target_dir.join("release/examples");
+    let examples = config.out_dir.join("bin");
     let mut running = match spec.kind {
         Kind::Ours | Kind::TowerHttp => {
             let binary = spec.binary.clone().unwrap_or_else(|| {
