@@ -310,32 +310,9 @@ impl Service<Request<Incoming>> for App {
         if let Some(activity) = &self.activity {
             activity.request_started();
         }
-        let conditions: Vec<&str> = [
-            (http::header::IF_MATCH, "match"),
-            (http::header::IF_NONE_MATCH, "none-match"),
-            (http::header::IF_MODIFIED_SINCE, "modified-since"),
-            (http::header::IF_UNMODIFIED_SINCE, "unmodified-since"),
-            (http::header::IF_RANGE, "range"),
-        ]
-        .into_iter()
-        .filter(|(name, _)| request.headers().contains_key(name))
-        .map(|(_, short)| short)
-        .collect();
-        let log = RequestLog {
-            conditions: if conditions.is_empty() {
-                "-".to_owned()
-            } else {
-                conditions.join(",")
-            },
-            method: request.method().clone(),
-            path: request.uri().path().to_owned(),
-            range: request
-                .headers()
-                .get(http::header::RANGE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            version: request.version(),
-            started: Instant::now(),
-        };
+        // Built only when the access log is on: a server with it off pays nothing for it.
+        let log = tracing::enabled!(target: "access", tracing::Level::INFO)
+            .then(|| Arc::new(RequestLog::of(&request)));
         let mut app = self.clone();
         Box::pin(async move {
             let response: Response<RouteBody> = match request.uri().path() {
@@ -355,8 +332,39 @@ impl Service<Request<Incoming>> for App {
                 }
             };
             let status = response.status();
-            Ok(response.map(|body| Logged::new(body, Arc::new(log), status, app.activity)))
+            Ok(response.map(|body| Logged::new(body, log, status, app.activity)))
         })
+    }
+}
+
+impl RequestLog {
+    fn of<B>(request: &Request<B>) -> Self {
+        let conditions: Vec<&str> = [
+            (http::header::IF_MATCH, "match"),
+            (http::header::IF_NONE_MATCH, "none-match"),
+            (http::header::IF_MODIFIED_SINCE, "modified-since"),
+            (http::header::IF_UNMODIFIED_SINCE, "unmodified-since"),
+            (http::header::IF_RANGE, "range"),
+        ]
+        .into_iter()
+        .filter(|(name, _)| request.headers().contains_key(name))
+        .map(|(_, short)| short)
+        .collect();
+        Self {
+            conditions: if conditions.is_empty() {
+                "-".to_owned()
+            } else {
+                conditions.join(",")
+            },
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            range: request
+                .headers()
+                .get(http::header::RANGE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            version: request.version(),
+            started: Instant::now(),
+        }
     }
 }
 
@@ -375,7 +383,7 @@ pin_project_lite::pin_project! {
     struct Logged<B: Body> {
         #[pin]
         body: B,
-        log: Arc<RequestLog>,
+        log: Option<Arc<RequestLog>>,
         status: StatusCode,
         sent: u64,
         outcome: Option<&'static str>,
@@ -388,12 +396,14 @@ pin_project_lite::pin_project! {
             if let Some(activity) = this.activity {
                 activity.request_ended();
             }
+            let Some(log) = this.log.as_ref() else {
+                return;
+            };
             // hyper stops polling a body that says it has ended, so its end may not be seen.
             let ended = this.body.as_ref().get_ref().is_end_stream();
             let outcome = this
                 .outcome
                 .unwrap_or(if ended { "complete" } else { "aborted" });
-            let log = &this.log;
             tracing::info!(
                 target: "access",
                 "{} {} {:?} range={} status={} bytes={} {} in {:.1?} if={}",
@@ -414,7 +424,7 @@ pin_project_lite::pin_project! {
 impl<B: Body> Logged<B> {
     fn new(
         body: B,
-        log: Arc<RequestLog>,
+        log: Option<Arc<RequestLog>>,
         status: StatusCode,
         activity: Option<Arc<Activity>>,
     ) -> Self {
