@@ -309,7 +309,7 @@ fn an_oversized_request_head_is_refused_with_431() {
 }
 
 #[test]
-fn silent_and_stalled_http2_connections_are_dropped() {
+fn silent_slow_and_stalled_http2_connections_are_dropped() {
     use std::io::Write;
     let (server, _) = start_with_timeouts();
     // Sends the HTTP/2 preface and nothing more.
@@ -318,6 +318,29 @@ fn silent_and_stalled_http2_connections_are_dropped() {
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .unwrap();
     assert!(time_until_closed(&mut silent) < Duration::from_secs(5));
+
+    // Slow loris over HTTP/2: the preface and SETTINGS, then a HEADERS frame for GET /video
+    // one byte every 300 ms. No request is ever in progress, so the idle limit applies.
+    let mut slow = connect(&server);
+    slow.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut headers = vec![0x00, 0x00, 13, 0x01, 0x05, 0x00, 0x00, 0x00, 0x01];
+    headers.extend_from_slice(&[0x82, 0x86, 0x44, 6]);
+    headers.extend_from_slice(b"/video");
+    headers.extend_from_slice(&[0x41, 1, b'x']);
+    let dribble = {
+        let mut writer = slow.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for byte in headers {
+                if writer.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    assert!(time_until_closed(&mut slow) < Duration::from_secs(5));
+    dribble.join().unwrap();
 
     // Opens a stream for the 64 MiB video and never reads it (no WINDOW_UPDATE): the stream
     // stalls once the flow-control window is used up.
