@@ -51,7 +51,54 @@ fn main() {
         report.write(&config.out_dir, config.publish.as_deref());
         return;
     }
+    stop_children_on_signal();
     run(config);
+}
+
+/// Pids of the servers and clients running now, killed if the bench is interrupted.
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn track(pid: u32) {
+    CHILDREN.lock().unwrap().push(pid);
+}
+
+fn untrack(pid: u32) {
+    CHILDREN.lock().unwrap().retain(|p| *p != pid);
+}
+
+fn kill_children() {
+    if let Ok(children) = CHILDREN.try_lock() {
+        for pid in children.iter() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM or a panic, kills the processes the bench started, so none outlives it.
+fn stop_children_on_signal() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        kill_children();
+        default_hook(info);
+    }));
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        kill_children();
+        eprintln!("interrupted: stopped the servers and clients");
+        std::process::exit(130);
+    });
 }
 
 fn env(name: &str) -> Option<String> {
@@ -606,6 +653,7 @@ impl Running {
     fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        untrack(self.child.id());
     }
 }
 
@@ -692,6 +740,7 @@ fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running {
             }
         }
     };
+    track(running.child.id());
     // Ready when it answers a range with the right bytes.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -862,10 +911,15 @@ fn own_load(config: &Config, running: &Running, conns: usize, range_len: u64) ->
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let output = pinned("1", &bench_exe(), &args)
+    let child = pinned("1", &bench_exe(), &args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .expect("running the load client");
+    let pid = child.id();
+    track(pid);
+    let output = child.wait_with_output().expect("running the load client");
+    untrack(pid);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or("{}");
     serde_json::from_str(line).unwrap_or_else(|_| panic!("load client said {stdout:?}"))
@@ -895,12 +949,18 @@ fn wrk(config: &Config, running: &Running, conns: usize, range_len: u64) -> WrkR
         format!("http://{}/video", running.addr),
     ]
     .into();
-    let output = pinned("1", Path::new("wrk"), &args)
+    let child = pinned("1", Path::new("wrk"), &args)
         .env("FILE_SIZE", config.file_size.to_string())
         .env("RANGE_LEN", range_len.to_string())
         .env("RANGE_PATH", "/video")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("running wrk");
+    let pid = child.id();
+    track(pid);
+    let output = child.wait_with_output().expect("running wrk");
+    untrack(pid);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
@@ -1016,6 +1076,7 @@ fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("starting the slow clients");
+    track(child.id());
     // Sample the RSS each second on the way, for the record.
     let start = Instant::now();
     let mut max_rss: f64 = 0.0;
@@ -1038,6 +1099,7 @@ fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         .read_to_string(&mut out)
         .unwrap();
     let _ = child.wait();
+    untrack(child.id());
     meter.finish(sample, "w4");
     let result: serde_json::Value =
         serde_json::from_str(out.lines().last().unwrap_or("{}")).unwrap_or_default();

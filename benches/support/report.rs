@@ -394,7 +394,7 @@ impl Report {
             PEER
         };
         let (left, plot_w, bar_h, title_h, gap) = (250.0, 600.0, 15.0, 20.0, 10.0);
-        let (lo, hi) = (-5.0f64, 5.0f64); // log2 range: 1/32× … 32×
+        let (lo, hi) = (-3.0f64, 3.0f64); // log2 range: 1/8× … 8×
         let x = |ratio: f64| left + (ratio.log2().clamp(lo, hi) - lo) / (hi - lo) * plot_w;
         let groups: Vec<&(&str, &str, bool)> = HEADLINES
             .iter()
