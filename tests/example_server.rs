@@ -261,30 +261,49 @@ fn silent_slow_idle_and_stalled_connections_are_dropped_while_others_are_served(
     slow_writer.join().unwrap();
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A GET over a new HTTP/2 (prior knowledge) connection: the response, body unread, the
+/// handle that keeps the client's side of the connection open (dropping it would close the
+/// connection from the client's side), and the task driving the connection, which ends when
+/// the server closes it.
+async fn h2_get(
+    server: &Server,
+    path: &str,
+) -> (
+    http::Response<hyper::body::Incoming>,
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let authority = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let (mut send, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://x{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = send.send_request(request).await.unwrap();
+    (response, send, connection)
+}
+
 #[test]
 fn an_idle_http2_connection_is_dropped() {
     let (server, _) = start_with_timeouts();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let authority = server
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
-        let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
-        let (mut send, connection) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-        let connection = tokio::spawn(connection);
-        let request = http::Request::get("http://x/")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let response = send.send_request(request).await.unwrap();
+    runtime().block_on(async {
+        let (response, _send, connection) = h2_get(&server, "/").await;
         assert_eq!(response.status(), 200);
         drop(response);
         let started = Instant::now();
@@ -344,27 +363,8 @@ fn silent_slow_and_stalled_http2_connections_are_dropped() {
 
     // Opens a stream for the 64 MiB video and never reads it (no WINDOW_UPDATE): the stream
     // stalls once the flow-control window is used up.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let authority = server
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
-        let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
-        let (mut send, connection) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-        let connection = tokio::spawn(connection);
-        let request = http::Request::get("http://x/video")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let response = send.send_request(request).await.unwrap();
+    runtime().block_on(async {
+        let (response, _send, connection) = h2_get(&server, "/video").await;
         assert_eq!(response.status(), 200);
         // Hold the response without reading its body.
         tokio::time::timeout(Duration::from_secs(10), connection)
