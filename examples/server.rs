@@ -31,7 +31,7 @@ use tower::Service;
 
 #[path = "support/startup.rs"]
 mod startup;
-use startup::{bind, check_file, sample_video, shutdown_signal};
+use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
     content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, ReadAheadBudget,
@@ -85,13 +85,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_tracing("info");
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.

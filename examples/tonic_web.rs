@@ -17,7 +17,7 @@ use clap::Parser;
 mod serve;
 #[path = "support/startup.rs"]
 mod startup;
-use startup::{bind, check_file, fail, sample_video, shutdown_signal};
+use startup::{bind, check_file, fail, init_tracing, sample_video, shutdown_signal};
 #[path = "support/tonic_web_app.rs"]
 #[allow(dead_code)]
 mod tonic_web_app;
@@ -34,14 +34,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=debug".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_tracing("info,tower_http=debug");
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
     check_file(&video);

@@ -2,6 +2,9 @@
 //! in front of the files, and what tower-http's timeouts and a concurrency limit do to
 //! `RangeFileService`. The router is the example's own (`examples/support/axum_app.rs`).
 
+mod harness;
+use harness::example_binary;
+
 #[path = "../examples/support/axum_app.rs"]
 #[allow(dead_code)]
 mod axum_app;
@@ -797,25 +800,6 @@ async fn the_concurrency_limit_queues_heads_not_streams() {
         );
     }
     drop(held);
-}
-
-fn example_binary(name: &str) -> PathBuf {
-    // Test binaries live in target/<profile>/deps; `cargo test` builds the examples into
-    // target/<profile>/examples.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test]

@@ -1,24 +1,13 @@
 //! The example server binary, run as users run it: its command line, what it prints, its
 //! routes over real TCP, and its shutdown on Ctrl-C (SIGINT).
 
+mod harness;
+use harness::example_binary;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn example_binary() -> PathBuf {
-    // Test binaries live in target/<profile>/deps; `cargo test` builds examples into
-    // target/<profile>/examples.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let path = profile_dir.join("examples").join("server");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
-}
 
 struct Server {
     child: Child,
@@ -33,7 +22,7 @@ impl Drop for Server {
 }
 
 fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(example_binary("server"))
         .args(args)
         .args(["--addr", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
@@ -129,7 +118,7 @@ fn the_page_names_the_type_of_the_video_given() {
 
 #[test]
 fn a_missing_video_exits_non_zero_with_one_line_before_binding() {
-    let output = Command::new(example_binary())
+    let output = Command::new(example_binary("server"))
         .args(["/nonexistent/video.mp4", "--addr", "127.0.0.1:0"])
         .output()
         .unwrap();

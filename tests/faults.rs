@@ -5,14 +5,13 @@
 mod harness;
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::{bounded, content, request, serve, Client, Protocol};
+use harness::{bounded, content, example_binary, request, serve, Client, Protocol};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tokio::sync::watch;
@@ -128,15 +127,6 @@ async fn requests_queue_while_the_disk_hangs_and_are_answered_exactly_when_it_re
     }
 }
 
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/server")
-}
-
 struct ChildServer {
     child: Child,
     authority: String,
@@ -150,7 +140,7 @@ impl Drop for ChildServer {
 }
 
 fn start_server(video: &std::path::Path) -> ChildServer {
-    let mut child = Command::new(example_binary())
+    let mut child = Command::new(example_binary("server"))
         .args([video.to_str().unwrap(), "--addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -2,6 +2,9 @@
 //! HTTP/1.1, native gRPC over h2c, and the page and `/video` with ranges. The router is the
 //! example's own (`examples/support/tonic_web_app.rs`); the last test runs the example binary.
 
+mod harness;
+use harness::example_binary;
+
 #[path = "../examples/support/tonic_web_app.rs"]
 #[allow(dead_code)]
 mod tonic_web_app;
@@ -315,25 +318,6 @@ async fn the_video_health_follows_the_file() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn example_binary(name: &str) -> PathBuf {
-    // Test binaries live in target/<profile>/deps; `cargo test` builds the examples into
-    // target/<profile>/examples.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test]

@@ -13,6 +13,18 @@ pub fn sample_video() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
 }
 
+/// Logs to stderr with `RUST_LOG`, or `default` when it is unset; colours only on a terminal.
+pub fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 /// Exits with status 1 and one line on stderr.
 pub fn fail(message: &str) -> ! {
     eprintln!("error: {message}");

@@ -38,7 +38,8 @@ use crate::Error;
 /// same timestamp tick that keeps the size is not visible to `fstat`.
 #[derive(Debug, Clone)]
 pub struct FileSource {
-    path: PathBuf,
+    /// Shared, so that a request clones a pointer rather than the path.
+    path: Arc<Path>,
     content_type: HeaderValue,
     limit: BlockingLimit,
     inline_io: bool,
@@ -48,10 +49,10 @@ impl FileSource {
     /// A source for the file at `path`, typed by its extension
     /// (see [`content_type_for_path`](crate::content_type_for_path)).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        let path = path.into();
+        let path: PathBuf = path.into();
         let content_type = content_type_for_path(&path);
         Self {
-            path,
+            path: path.into(),
             content_type,
             limit: BlockingLimit::global().clone(),
             inline_io: cfg!(target_os = "linux"),
@@ -98,8 +99,9 @@ impl Source for FileSource {
                     .map_err(io::Error::other)??,
             };
             let (file, stamp) = opened;
+            let (token, used) = stamp.version_token();
             let mut metadata = Metadata::new(stamp.len)
-                .with_version(&stamp.version_token())
+                .with_version(&token[..used])
                 .with_content_type(content_type);
             if let Some(modified) = stamp.modified {
                 metadata = metadata.with_modified(modified);
@@ -320,26 +322,32 @@ impl Stamp {
         }
     }
 
-    fn version_token(&self) -> Vec<u8> {
-        let mut token = Vec::with_capacity(40);
+    /// The version token, built on the stack: a buffer and how much of it is used.
+    fn version_token(&self) -> ([u8; 40], usize) {
+        let mut token = [0u8; 40];
+        let mut used = 0;
+        let mut put = |bytes: &[u8]| {
+            token[used..used + bytes.len()].copy_from_slice(bytes);
+            used += bytes.len();
+        };
         #[cfg(unix)]
         {
-            token.extend_from_slice(&self.unix.dev.to_le_bytes());
-            token.extend_from_slice(&self.unix.ino.to_le_bytes());
-            token.extend_from_slice(&self.len.to_le_bytes());
-            token.extend_from_slice(&self.unix.mtime.0.to_le_bytes());
-            token.extend_from_slice(&self.unix.mtime.1.to_le_bytes());
+            put(&self.unix.dev.to_le_bytes());
+            put(&self.unix.ino.to_le_bytes());
+            put(&self.len.to_le_bytes());
+            put(&self.unix.mtime.0.to_le_bytes());
+            put(&self.unix.mtime.1.to_le_bytes());
         }
         #[cfg(not(unix))]
         {
-            token.extend_from_slice(&self.len.to_le_bytes());
+            put(&self.len.to_le_bytes());
             let since = self
                 .modified
                 .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
                 .unwrap_or_default();
-            token.extend_from_slice(&since.as_nanos().to_le_bytes());
+            put(&since.as_nanos().to_le_bytes());
         }
-        token
+        (token, used)
     }
 
     /// Whether `now` (a later `fstat` of the same open file) can still hold the bytes that

@@ -142,6 +142,24 @@ pub fn content(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The example binary `name`. Test binaries live in `<target>/<profile>/deps`, and
+/// `cargo test` builds the examples into `<target>/<profile>/examples`.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
 /// A fresh directory for one test's files.
 pub fn temp_dir(test: &str) -> PathBuf {
     let dir =
