@@ -45,7 +45,7 @@ struct Args {
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8000")]
     addr: SocketAddr,
-    /// Body frame size in bytes.
+    /// Body frame size in bytes; outside 4096..=16777216 it is clamped (with a warning).
     #[arg(long, default_value_t = tower_range::DEFAULT_FRAME_SIZE)]
     frame_size: usize,
     /// Frames each response may read ahead of its client.
@@ -68,6 +68,16 @@ struct Args {
     /// stopped reading) before the connection is closed.
     #[arg(long, default_value_t = 60)]
     send_timeout: u64,
+}
+
+/// `--frame-size` within the bounds the library takes. Clamped rather than refused, because
+/// the command line is a contract and older scripts may pass smaller sizes.
+fn bounded_frame_size(asked: usize) -> usize {
+    let bytes = asked.clamp(tower_range::MIN_FRAME_SIZE, tower_range::MAX_FRAME_SIZE);
+    if bytes != asked {
+        tracing::warn!("--frame-size {asked} is out of bounds: using {bytes}");
+    }
+    bytes
 }
 
 /// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
@@ -263,7 +273,7 @@ impl App {
                 )
                 .read_ahead_budget(budget.clone()),
             video: RangeFileService::new(video)
-                .frame_size(args.frame_size)
+                .frame_size(bounded_frame_size(args.frame_size))
                 .read_ahead(args.read_ahead)
                 .read_ahead_budget(budget),
             activity: None,

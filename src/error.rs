@@ -61,6 +61,19 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A read task that panicked, or was cancelled because its runtime shut down, is an I/O
+/// failure of the read: the body ends with it, and no panic reaches the server.
+impl From<tokio::task::JoinError> for Error {
+    fn from(join: tokio::task::JoinError) -> Self {
+        let what = if join.is_cancelled() {
+            "the read task was cancelled"
+        } else {
+            "the read task panicked"
+        };
+        Self::from(io::Error::other(what))
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {

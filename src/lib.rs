@@ -27,6 +27,9 @@
 //! # }
 //! ```
 //!
+//! Behind a compression layer, keep media and partial answers uncompressed with
+//! [`compressible`]: `CompressionLayer::new().compress_when(DefaultPredicate::new().and(tower_range::compressible))`.
+//!
 //! The HTTP semantics are pure functions in [`range`], [`preconditions`] and [`response`];
 //! the bytes come from a [`Source`].
 
@@ -35,9 +38,11 @@
 
 mod body;
 mod budget;
+mod compression;
 mod content_type;
 mod error;
 mod future;
+mod open_error;
 pub mod preconditions;
 pub mod range;
 pub mod response;
@@ -47,11 +52,14 @@ mod validator;
 
 pub use body::{RangeBody, READY_STREAK};
 pub use budget::ReadAheadBudget;
+pub use compression::compressible;
 pub use content_type::content_type_for_path;
 pub use error::{Error, ErrorKind};
 pub use future::ResponseFuture;
+pub use open_error::{OpenError, OpenErrorKind};
 pub use service::{
     RangeFileService, DEFAULT_FRAME_SIZE, DEFAULT_READ_AHEAD, DEFAULT_READ_AHEAD_BUDGET,
+    MAX_FRAME_SIZE, MIN_FRAME_SIZE,
 };
 pub use source::{BlockingLimit, FileSource, MemorySource, Metadata, Opened, Source, SourceReader};
 pub use validator::{ETag, Validators};

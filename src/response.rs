@@ -2,7 +2,6 @@
 //! head and the representation's metadata. Pure functions with no I/O; the service carries
 //! out the plan.
 
-use std::io;
 use std::time::SystemTime;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -12,6 +11,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
+use crate::open_error::OpenErrorKind;
 use crate::preconditions::{evaluate, Decision};
 use crate::range::{coalesce, parse_range, RangeHeader, Region};
 use crate::source::Metadata;
@@ -20,7 +20,8 @@ use crate::validator::Validators;
 /// The part of the configuration that shapes headers.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    /// The most ranges one request may ask for; a `Range` with more is ignored (200).
+    /// The most ranges one request may ask for; a `Range` with more is ignored (200). `0`
+    /// turns ranges off: every `Range` is ignored and answers say `Accept-Ranges: none`.
     pub max_ranges: usize,
     /// Overrides the source's `Content-Type`.
     pub content_type: Option<HeaderValue>,
@@ -91,15 +92,11 @@ pub fn method_not_allowed() -> ResponsePlan {
     plan
 }
 
-/// The answer when the source cannot be opened: `404` when it does not exist (or is not a
-/// regular file), `403` when access is denied, `500` otherwise. The bodies say no more than
-/// the status, so that no path or system detail leaks.
-pub fn open_failed(error: &io::Error) -> ResponsePlan {
-    match error.kind() {
-        io::ErrorKind::NotFound => ResponsePlan::text(StatusCode::NOT_FOUND, "not found\n"),
-        io::ErrorKind::PermissionDenied => ResponsePlan::text(StatusCode::FORBIDDEN, "forbidden\n"),
-        _ => ResponsePlan::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
-    }
+/// The answer when there is nothing to serve: the status of `kind` (see
+/// [`OpenErrorKind::status`]) with a body that says no more than the status, so that no path
+/// or system detail leaks.
+pub fn open_failed(kind: OpenErrorKind) -> ResponsePlan {
+    ResponsePlan::text(kind.status(), kind.message())
 }
 
 /// Plans the answer to a GET or HEAD (any other method gets [`method_not_allowed`]) for the
@@ -202,8 +199,11 @@ pub fn plan(
             }
         }
     };
-    plan.headers
-        .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let accept_ranges = match options.max_ranges {
+        0 => HeaderValue::from_static("none"),
+        _ => HeaderValue::from_static("bytes"),
+    };
+    plan.headers.insert(ACCEPT_RANGES, accept_ranges);
     validator_headers(&mut plan.headers, &validators);
     extend(&mut plan.headers, &options.extra_headers);
     if is_head {
@@ -527,6 +527,29 @@ mod tests {
     }
 
     #[test]
+    fn max_ranges_zero_turns_ranges_off_and_says_so() {
+        let options = PlanOptions {
+            max_ranges: 0,
+            ..PlanOptions::default()
+        };
+        for method in [Method::GET, Method::HEAD] {
+            let mut headers = HeaderMap::new();
+            headers.insert(RANGE, HeaderValue::from_static("bytes=0-1"));
+            let plan = plan(
+                &method,
+                &headers,
+                &metadata(LEN),
+                &options,
+                now(),
+                String::new,
+            );
+            assert_eq!(plan.status, StatusCode::OK);
+            assert_eq!(header(&plan, "accept-ranges"), Some("none"));
+            assert_eq!(header(&plan, "content-length"), Some("10000"));
+        }
+    }
+
+    #[test]
     fn head_answers_the_headers_of_a_plain_get_without_a_body() {
         let plan = plan_for(Method::HEAD, &[("range", "bytes=0-1")], LEN);
         assert_eq!(plan.status, StatusCode::OK);
@@ -594,11 +617,11 @@ mod tests {
 
     #[test]
     fn open_errors_map_to_404_403_and_500() {
-        let plan = open_failed(&io::Error::from(io::ErrorKind::NotFound));
+        let plan = open_failed(OpenErrorKind::NotFound);
         assert_eq!(plan.status, StatusCode::NOT_FOUND);
-        let plan = open_failed(&io::Error::from(io::ErrorKind::PermissionDenied));
+        let plan = open_failed(OpenErrorKind::Forbidden);
         assert_eq!(plan.status, StatusCode::FORBIDDEN);
-        let plan = open_failed(&io::Error::other("x"));
+        let plan = open_failed(OpenErrorKind::Other);
         assert_eq!(plan.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             header(&plan, "content-length").unwrap(),

@@ -22,11 +22,28 @@ use crate::source::{FileSource, Opened, Source};
 
 /// The default frame size: 64 KiB, provisional until the benchmarks set it.
 pub const DEFAULT_FRAME_SIZE: usize = 64 * 1024;
+/// The smallest frame size [`RangeFileService::frame_size`] takes: 4 KiB, a page. Smaller
+/// frames multiply the per-frame work (a read, a wake-up, a write) for no gain.
+pub const MIN_FRAME_SIZE: usize = 4 * 1024;
+/// The largest frame size [`RangeFileService::frame_size`] takes: 16 MiB, the largest buffer
+/// the frame pool recycles.
+pub const MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// The default read-ahead depth, in frames.
 pub const DEFAULT_READ_AHEAD: usize = 4;
 /// The size of the process-wide read-ahead budget that services share unless given their
 /// own: 64 MiB.
 pub const DEFAULT_READ_AHEAD_BUDGET: u64 = 64 * 1024 * 1024;
+
+/// The headers the service sets itself, which [`RangeFileService::header`] refuses.
+const OWNED_HEADERS: [HeaderName; 7] = [
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_RANGE,
+    http::header::CONTENT_TYPE,
+    http::header::ETAG,
+    http::header::LAST_MODIFIED,
+    http::header::ACCEPT_RANGES,
+    http::header::TRANSFER_ENCODING,
+];
 
 /// Serves one representation (a file, by default) with exact RFC 9110 range and conditional
 /// request semantics.
@@ -83,9 +100,19 @@ impl<S: Source> RangeFileService<S> {
         Arc::make_mut(&mut self.config)
     }
 
-    /// Sets the size of body frames in bytes (default [`DEFAULT_FRAME_SIZE`]; at least 1).
+    /// Sets the size of body frames in bytes (default [`DEFAULT_FRAME_SIZE`]).
+    ///
+    /// # Panics
+    ///
+    /// When `bytes` is outside [`MIN_FRAME_SIZE`]`..=`[`MAX_FRAME_SIZE`]: a configuration
+    /// error, refused when the service is built rather than served slowly.
     pub fn frame_size(mut self, bytes: usize) -> Self {
-        self.config_mut().frame_size = bytes.max(1);
+        assert!(
+            (MIN_FRAME_SIZE..=MAX_FRAME_SIZE).contains(&bytes),
+            "RangeFileService::frame_size({bytes}): the frame size must be between \
+             {MIN_FRAME_SIZE} and {MAX_FRAME_SIZE} bytes"
+        );
+        self.config_mut().frame_size = bytes;
         self
     }
 
@@ -111,14 +138,33 @@ impl<S: Source> RangeFileService<S> {
 
     /// Sets the most ranges one request may ask for (default
     /// [`DEFAULT_MAX_RANGES`](crate::response::DEFAULT_MAX_RANGES)); a `Range` header with
-    /// more is ignored and the whole representation sent.
+    /// more is ignored and the whole representation sent. `0` turns ranges off: every `Range`
+    /// is ignored, and answers say `Accept-Ranges: none`.
     pub fn max_ranges(mut self, max: usize) -> Self {
         self.config_mut().plan.max_ranges = max;
         self
     }
 
-    /// Adds a header to every `200`, `206` and `304` response, e.g. `Cache-Control`.
+    /// Adds a header to every `200`, `206` and `304` response, e.g. `Cache-Control`, `Link`
+    /// or `Vary`. Calling it again with the same name adds another field line.
+    ///
+    /// # Panics
+    ///
+    /// For a header the service sets itself: `Content-Length`, `Content-Range`,
+    /// `Content-Type` (set it with [`content_type`](Self::content_type)), `ETag`,
+    /// `Last-Modified`, `Accept-Ranges` and `Transfer-Encoding`. A second value of one of
+    /// them would contradict the response (hyper panics on a wrong `Content-Length`), so
+    /// this is refused when the service is built.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        assert!(
+            !OWNED_HEADERS.contains(&name),
+            "RangeFileService::header({name}): the service sets {name} itself{}",
+            if name == http::header::CONTENT_TYPE {
+                "; use RangeFileService::content_type to override it"
+            } else {
+                ""
+            }
+        );
         self.config_mut().plan.extra_headers.append(name, value);
         self
     }
@@ -188,12 +234,12 @@ impl<S: Source, B> Service<Request<B>> for RangeFileService<S> {
                     Response::from_parts(parts, body)
                 }
                 Err(error) => {
-                    if error.kind() == std::io::ErrorKind::NotFound {
-                        tracing::debug!(%error, uri = %head.uri, "source not found");
+                    if error.kind().is_miss() {
+                        tracing::debug!(%error, uri = %head.uri, "nothing to serve");
                     } else {
                         tracing::warn!(%error, uri = %head.uri, "opening the source failed");
                     }
-                    text_response(open_failed(&error))
+                    text_response(open_failed(error.kind()))
                 }
             }
         })
@@ -240,6 +286,55 @@ mod tests {
         let b = new_boundary();
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    #[should_panic(expected = "use RangeFileService::content_type")]
+    fn a_content_type_header_is_refused() {
+        let _ = RangeFileService::new("x").header(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("video/mp4"),
+        );
+    }
+
+    #[test]
+    fn every_owned_header_is_refused_and_others_repeat() {
+        for name in OWNED_HEADERS {
+            let refused = std::panic::catch_unwind(|| {
+                RangeFileService::new("x").header(name.clone(), HeaderValue::from_static("1"))
+            });
+            assert!(refused.is_err(), "{name} was accepted");
+        }
+        let service = RangeFileService::new("x")
+            .header(http::header::LINK, HeaderValue::from_static("<a>"))
+            .header(http::header::LINK, HeaderValue::from_static("<b>"));
+        assert_eq!(
+            service
+                .config
+                .plan
+                .extra_headers
+                .get_all("link")
+                .iter()
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn frame_sizes_outside_the_bounds_are_refused() {
+        for bytes in [0, 1, MIN_FRAME_SIZE - 1, MAX_FRAME_SIZE + 1] {
+            let refused = std::panic::catch_unwind(|| RangeFileService::new("x").frame_size(bytes));
+            assert!(refused.is_err(), "{bytes} was accepted");
+        }
+        for bytes in [MIN_FRAME_SIZE, DEFAULT_FRAME_SIZE, MAX_FRAME_SIZE] {
+            assert_eq!(
+                RangeFileService::new("x")
+                    .frame_size(bytes)
+                    .config
+                    .frame_size,
+                bytes
+            );
+        }
     }
 
     #[test]

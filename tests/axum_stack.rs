@@ -13,7 +13,7 @@ mod axum_app;
 mod signed_url;
 
 use std::future::Future;
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -395,7 +395,7 @@ struct Counted {
 impl Source for Counted {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> io::Result<Opened<MemoryReader>> {
+    async fn open(&self) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
         self.opens.fetch_add(1, Ordering::SeqCst);
         self.inner.open().await
     }
@@ -591,7 +591,7 @@ struct SlowReader {
 impl Source for Slow {
     type Reader = SlowReader;
 
-    async fn open(&self) -> io::Result<Opened<SlowReader>> {
+    async fn open(&self) -> Result<Opened<SlowReader>, tower_range::OpenError> {
         tokio::time::sleep(self.open_delay).await;
         let Opened { metadata, reader } = MemorySource::new(self.bytes.clone()).open().await?;
         Ok(Opened {

@@ -4,7 +4,7 @@
 
 mod harness;
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ struct HangingReader {
 impl Source for HangingDisk {
     type Reader = HangingReader;
 
-    async fn open(&self) -> io::Result<Opened<HangingReader>> {
+    async fn open(&self) -> Result<Opened<HangingReader>, tower_range::OpenError> {
         let opened = self.inner.open().await?;
         Ok(Opened {
             metadata: opened.metadata,

@@ -40,7 +40,7 @@ struct CountingReader {
 impl Source for CountingSource {
     type Reader = CountingReader;
 
-    async fn open(&self) -> io::Result<Opened<CountingReader>> {
+    async fn open(&self) -> Result<Opened<CountingReader>, tower_range::OpenError> {
         let opened = self.inner.open().await?;
         Ok(Opened {
             metadata: opened.metadata,
@@ -356,8 +356,8 @@ struct Failing(io::ErrorKind);
 impl Source for Failing {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> io::Result<Opened<MemoryReader>> {
-        Err(io::Error::from(self.0))
+    async fn open(&self) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
+        Err(io::Error::from(self.0).into())
     }
 }
 

@@ -24,10 +24,9 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue, StatusCode};
-use http_body::Body;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
-use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::{ResponseBodyTimeout, TimeoutLayer};
 use tower_http::trace::TraceLayer;
@@ -152,13 +151,11 @@ pub fn stack(router: Router, limits: &Limits) -> Router {
 }
 
 /// The compression predicate: tower-http's default (not images, gRPC, SSE or tiny bodies),
-/// and never audio, video, a partial response or one without content.
+/// and the crate's [`tower_range::compressible`] (never audio, video, a partial response or
+/// a `304`).
 pub type MediaAwarePredicate = tower_http::compression::predicate::And<
-    tower_http::compression::predicate::And<
-        tower_http::compression::predicate::And<DefaultPredicate, NotForContentType>,
-        NotForContentType,
-    >,
-    NotPartialOrEmpty,
+    DefaultPredicate,
+    fn(StatusCode, http::Version, &http::HeaderMap, &http::Extensions) -> bool,
 >;
 
 /// gzip and brotli for what compresses (the page), nothing for media or ranges.
@@ -176,34 +173,7 @@ pub fn compression() -> CompressionLayer<MediaAwarePredicate> {
 
 /// The predicate of [`compression`].
 pub fn media_aware_predicate() -> MediaAwarePredicate {
-    DefaultPredicate::new()
-        .and(NotForContentType::const_new("video/"))
-        .and(NotForContentType::const_new("audio/"))
-        .and(NotPartialOrEmpty)
-}
-
-/// Does not compress partial responses: a `206` (a single range has `Content-Range`, several
-/// are `multipart/byteranges` without it) or anything with `Content-Range` (a `416`); nor
-/// responses without content (`304`, `204`, `1xx`), which would otherwise be labelled with a
-/// `Content-Encoding` their cached `200` does not have. tower-http skips `Content-Range`
-/// itself, but neither `multipart/byteranges` nor `304`.
-#[derive(Debug, Clone, Copy)]
-pub struct NotPartialOrEmpty;
-
-impl Predicate for NotPartialOrEmpty {
-    fn should_compress<B: Body>(&self, response: &http::Response<B>) -> bool {
-        let status = response.status();
-        let headers = response.headers();
-        let multipart = headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"multipart/byteranges"));
-        !(status == StatusCode::PARTIAL_CONTENT
-            || status == StatusCode::NOT_MODIFIED
-            || status == StatusCode::NO_CONTENT
-            || status.is_informational()
-            || headers.contains_key(header::CONTENT_RANGE)
-            || multipart)
-    }
+    DefaultPredicate::new().and(tower_range::compressible as _)
 }
 
 struct PageState {

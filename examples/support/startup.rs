@@ -31,12 +31,11 @@ pub fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
-/// Exits unless `file` is a regular file that can be opened.
+/// Exits unless `file` is a regular file that can be opened. The check never opens anything
+/// else for reading, so a FIFO or a device is refused at once rather than waited on.
 pub fn check_file(file: &Path) {
-    match std::fs::File::open(file).and_then(|f| f.metadata()) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => fail(&format!("{}: not a regular file", file.display())),
-        Err(error) => fail(&format!("{}: {error}", file.display())),
+    if let Err(error) = tower_range::FileSource::new(file).check() {
+        fail(&format!("{}: {error}", file.display()));
     }
 }
 

@@ -1,10 +1,13 @@
 //! A cap on blocking file operations running at once.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 /// How many blocking file operations (opens and reads on tokio's blocking pool) may run at
 /// once.
@@ -52,36 +55,35 @@ impl BlockingLimit {
     }
 
     /// Runs `operation` on the blocking pool once the cap allows. The returned task makes
-    /// progress whether or not it is polled.
-    pub(crate) fn run<T, F>(&self, operation: F) -> JoinHandle<T>
+    /// progress whether or not it is polled; it fails when the operation panicked or the
+    /// runtime shut down before it ran.
+    pub(crate) fn run<T, F>(&self, operation: F) -> BlockingTask<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        match self.semaphore.clone().try_acquire_owned() {
+        let state = match self.semaphore.clone().try_acquire_owned() {
             // The common case: a slot is free, so no extra task.
-            Ok(permit) => tokio::task::spawn_blocking(move || {
+            Ok(permit) => TaskState::Running(tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 operation()
-            }),
+            })),
             Err(_) => {
                 let semaphore = self.semaphore.clone();
-                tokio::spawn(async move {
+                TaskState::Queued(tokio::spawn(async move {
                     let permit = semaphore
                         .acquire_owned()
                         .await
                         .expect("the semaphore is never closed");
-                    let task = tokio::task::spawn_blocking(move || {
+                    tokio::task::spawn_blocking(move || {
                         let _permit = permit;
                         operation()
-                    });
-                    match task.await {
-                        Ok(value) => value,
-                        Err(join) => std::panic::resume_unwind(join.into_panic()),
-                    }
-                })
+                    })
+                    .await
+                }))
             }
-        }
+        };
+        BlockingTask { state }
     }
 
     /// Takes a slot, for tests that simulate operations that hang.
@@ -91,11 +93,68 @@ impl BlockingLimit {
     }
 }
 
+/// An operation given to [`BlockingLimit::run`]: running, or waiting for a slot.
+#[derive(Debug)]
+pub(crate) struct BlockingTask<T> {
+    state: TaskState<T>,
+}
+
+#[derive(Debug)]
+enum TaskState<T> {
+    Running(JoinHandle<T>),
+    /// A task that waits for a slot, then runs the operation and passes on how it ended.
+    Queued(JoinHandle<Result<T, JoinError>>),
+}
+
+impl<T> Future for BlockingTask<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            TaskState::Running(task) => Pin::new(task).poll(cx),
+            TaskState::Queued(task) => Pin::new(task).poll(cx).map(|joined| joined.and_then(|r| r)),
+        }
+    }
+}
+
 impl fmt::Debug for BlockingLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlockingLimit")
             .field("max", &self.max)
             .field("available", &self.available())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_operation_cut_by_runtime_shutdown_fails_without_panicking() {
+        let limit = BlockingLimit::new(1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (task, hung) = runtime.block_on(async {
+            let hung = limit.hold();
+            (limit.run(|| 42), hung)
+        });
+        // The queued task is cancelled with the runtime before it gets a slot.
+        drop(runtime);
+        drop(hung);
+        let other = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let joined = other.block_on(task);
+        assert!(joined.unwrap_err().is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_operation_fails_its_task() {
+        let limit = BlockingLimit::new(1);
+        let joined = limit.run(|| -> u8 { panic!("disk on fire") }).await;
+        assert!(joined.unwrap_err().is_panic());
+        assert_eq!(limit.available(), 1);
     }
 }

@@ -9,14 +9,15 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::HeaderValue;
-use tokio::task::JoinHandle;
 
-use super::blocking::BlockingLimit;
+use super::blocking::{BlockingLimit, BlockingTask};
 #[cfg(target_os = "linux")]
 use super::inline;
+use super::open::{open_regular, Attempt, Walk};
 use super::pool;
 use super::{Metadata, Opened, Source, SourceReader};
 use crate::content_type::content_type_for_path;
+use crate::open_error::{OpenError, OpenErrorKind};
 use crate::Error;
 
 /// Serves one local file.
@@ -43,6 +44,8 @@ pub struct FileSource {
     content_type: HeaderValue,
     limit: BlockingLimit,
     inline_io: bool,
+    /// Set once a miss has been logged at `WARN`, cleared by the next successful open.
+    warned: Arc<AtomicBool>,
 }
 
 impl FileSource {
@@ -56,6 +59,7 @@ impl FileSource {
             content_type,
             limit: BlockingLimit::global().clone(),
             inline_io: cfg!(target_os = "linux"),
+            warned: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -85,20 +89,43 @@ impl FileSource {
 impl Source for FileSource {
     type Reader = FileReader;
 
-    fn open(&self) -> impl Future<Output = io::Result<Opened<FileReader>>> + Send {
+    fn open(&self) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send {
         let path = self.path.clone();
         let content_type = self.content_type.clone();
         let limit = self.limit.clone();
         let inline_io = self.inline_io;
+        let warned = self.warned.clone();
         async move {
-            let opened = match inline_io.then(|| open_file_cached(&path)).flatten() {
-                Some(opened) => opened?,
-                None => limit
-                    .run(move || open_file(&path))
-                    .await
-                    .map_err(io::Error::other)??,
+            let cached = match inline_io {
+                true => open_regular(&path, Walk::Cached),
+                false => Attempt::Unsupported,
             };
-            let (file, stamp) = opened;
+            let opened = match cached {
+                Attempt::Done(opened) => opened,
+                Attempt::WouldBlock | Attempt::Unsupported => {
+                    let path = path.clone();
+                    match limit.run(move || open_regular(&path, Walk::Blocking)).await {
+                        Ok(Attempt::Done(opened)) => opened,
+                        Ok(_) => Err(OpenErrorKind::Other.into()),
+                        Err(error) => Err(OpenError::new(OpenErrorKind::Other, error)),
+                    }
+                }
+            };
+            let (file, meta) = match opened {
+                Ok(opened) => {
+                    warned.store(false, Ordering::Relaxed);
+                    opened
+                }
+                Err(error) => {
+                    // A configured path that cannot be served is a misconfiguration: say so
+                    // once, loudly, rather than on every request or only at DEBUG.
+                    if !error.kind().is_miss() || !warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%error, path = %path.display(), "cannot serve the file");
+                    }
+                    return Err(error);
+                }
+            };
+            let stamp = Stamp::of(&meta);
             let (token, used) = stamp.version_token();
             let mut metadata = Metadata::new(stamp.len)
                 .with_version(&token[..used])
@@ -121,34 +148,16 @@ impl Source for FileSource {
     }
 }
 
-fn open_file(path: &Path) -> io::Result<(File, Stamp)> {
-    stamp_regular_file(File::open(path)?)
-}
-
-/// Opens without waiting on the disk, or says that it cannot (`None`).
-#[cfg(target_os = "linux")]
-fn open_file_cached(path: &Path) -> Option<io::Result<(File, Stamp)>> {
-    match inline::open_cached(path) {
-        // The inode of a file just opened is in memory: its `fstat` does not wait either.
-        inline::Attempt::Done(opened) => Some(opened.and_then(stamp_regular_file)),
-        inline::Attempt::WouldBlock | inline::Attempt::Unsupported => None,
+impl FileSource {
+    /// Checks, once and blocking, that the path can be served now: a regular file that can be
+    /// opened for reading. For start-up, so that a wrong path fails fast instead of answering
+    /// `404` to every request; the service still opens the file per request.
+    pub fn check(&self) -> Result<(), OpenError> {
+        match open_regular(&self.path, Walk::Blocking) {
+            Attempt::Done(opened) => opened.map(drop),
+            Attempt::WouldBlock | Attempt::Unsupported => Err(OpenErrorKind::Other.into()),
+        }
     }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_file_cached(_: &Path) -> Option<io::Result<(File, Stamp)>> {
-    None
-}
-
-fn stamp_regular_file(file: File) -> io::Result<(File, Stamp)> {
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "not a regular file",
-        ));
-    }
-    Ok((file, Stamp::of(&meta)))
 }
 
 /// Reads an open file with positional reads on tokio's blocking pool.
@@ -203,9 +212,9 @@ impl Shared {
     #[cfg(target_os = "linux")]
     fn read_cached(&self, buf: &mut [u8], offset: u64) -> Option<io::Result<()>> {
         match inline::read_cached(&self.file, buf, offset) {
-            inline::Attempt::Done(result) => Some(result),
-            inline::Attempt::WouldBlock => None,
-            inline::Attempt::Unsupported => {
+            Attempt::Done(result) => Some(result),
+            Attempt::WouldBlock => None,
+            Attempt::Unsupported => {
                 self.inline_io.store(false, Ordering::Relaxed);
                 None
             }
@@ -266,7 +275,7 @@ enum ReadState {
     /// Read on the async thread, from the page cache.
     Done(Option<Result<Bytes, Error>>),
     /// Reading on the blocking pool.
-    Blocking(JoinHandle<Result<Bytes, Error>>),
+    Blocking(BlockingTask<Result<Bytes, Error>>),
 }
 
 impl Future for FileRead {
@@ -277,10 +286,7 @@ impl Future for FileRead {
             ReadState::Done(result) => {
                 Poll::Ready(result.take().expect("FileRead polled after completion"))
             }
-            ReadState::Blocking(task) => Poll::Ready(match ready!(Pin::new(task).poll(cx)) {
-                Ok(result) => result,
-                Err(join) => Err(Error::from(io::Error::other(join))),
-            }),
+            ReadState::Blocking(task) => Poll::Ready(ready!(Pin::new(task).poll(cx))?),
         }
     }
 }
@@ -400,9 +406,65 @@ mod tests {
         let missing = FileSource::new("/nonexistent/tower-range/x.mp4")
             .open()
             .await;
-        assert_eq!(missing.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(missing.unwrap_err().kind(), OpenErrorKind::NotFound);
         let dir = FileSource::new(std::env::temp_dir()).open().await;
-        assert_eq!(dir.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(dir.unwrap_err().kind(), OpenErrorKind::NotRegularFile);
+    }
+
+    /// Collects what a test logs at `WARN` on its own thread.
+    #[derive(Clone, Default)]
+    struct Warnings(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Warnings {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Warnings {
+        fn count(&self) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_logged_once_at_warn_until_it_is_served_again() {
+        let warnings = Warnings::default();
+        let writer = warnings.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let path = temp_file("missing.bin", b"").with_file_name("not-there.bin");
+        let source = FileSource::new(&path);
+        for _ in 0..3 {
+            let missing = source.open().await.unwrap_err();
+            assert_eq!(missing.kind(), OpenErrorKind::NotFound);
+        }
+        assert_eq!(warnings.count(), 1);
+        std::fs::write(&path, b"back").unwrap();
+        source.open().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        source.open().await.unwrap_err();
+        source.open().await.unwrap_err();
+        assert_eq!(warnings.count(), 2);
+    }
+
+    #[test]
+    fn check_fails_fast_on_a_missing_path_and_a_directory() {
+        let missing = FileSource::new("/nonexistent/tower-range/x.mp4").check();
+        assert_eq!(missing.unwrap_err().kind(), OpenErrorKind::NotFound);
+        let dir = FileSource::new(std::env::temp_dir()).check();
+        assert_eq!(dir.unwrap_err().kind(), OpenErrorKind::NotRegularFile);
+        let file = temp_file("checked.bin", b"x");
+        FileSource::new(file).check().unwrap();
     }
 
     #[tokio::test]

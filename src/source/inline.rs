@@ -1,44 +1,18 @@
-//! Linux calls that fail instead of blocking, so that work the kernel can do from its caches
-//! runs on the async thread without a trip through the blocking pool: `openat2` with
-//! `RESOLVE_CACHED` (every path component already in the dentry cache) and `preadv2` with
-//! `RWF_NOWAIT` (every byte already in the page cache). Both answer `EAGAIN` otherwise, and
-//! the caller goes to the blocking pool.
+//! A Linux read that fails instead of blocking, so that what the kernel can serve from its
+//! page cache is read on the async thread without a trip through the blocking pool:
+//! `preadv2` with `RWF_NOWAIT` answers `EAGAIN` unless every byte is cached, and the caller
+//! then goes to the blocking pool. (Opens do the same with `RESOLVE_CACHED`: see
+//! [`open`](super::open).)
 
 use std::fs::File;
 use std::io::{self, IoSliceMut};
-use std::path::Path;
 
-use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
 use rustix::io::{preadv2, Errno, ReadWriteFlags};
 
-/// What a non-blocking attempt found.
-pub(super) enum Attempt<T> {
-    /// Done from the caches.
-    Done(T),
-    /// It would have blocked: do it on the blocking pool.
-    WouldBlock,
-    /// The kernel or file system does not offer the call: stop trying it.
-    Unsupported,
-}
+use super::open::Attempt;
 
 fn unsupported(errno: Errno) -> bool {
     errno == Errno::NOSYS || errno == Errno::OPNOTSUPP || errno == Errno::INVAL
-}
-
-/// Opens `path` read-only if the kernel can do it from its caches.
-pub(super) fn open_cached(path: &Path) -> Attempt<io::Result<File>> {
-    match openat2(
-        CWD,
-        path,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::CACHED,
-    ) {
-        Ok(fd) => Attempt::Done(Ok(File::from(fd))),
-        Err(Errno::AGAIN) => Attempt::WouldBlock,
-        Err(errno) if unsupported(errno) => Attempt::Unsupported,
-        Err(errno) => Attempt::Done(Err(errno.into())),
-    }
 }
 
 /// Fills `buf` from `offset` if every byte is in the page cache. A short read (part cached, or

@@ -1,11 +1,11 @@
 use std::future::{ready, Ready};
-use std::io;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderValue;
 
 use super::{Metadata, Opened, Source, SourceReader};
+use crate::open_error::OpenError;
 use crate::Error;
 
 /// Serves bytes held in memory. Its version token is the content itself, so its `ETag` is
@@ -56,7 +56,7 @@ impl MemorySource {
 impl Source for MemorySource {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> io::Result<Opened<MemoryReader>> {
+    async fn open(&self) -> Result<Opened<MemoryReader>, OpenError> {
         Ok(Opened {
             metadata: self.metadata.clone(),
             reader: MemoryReader {

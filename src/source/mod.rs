@@ -2,17 +2,67 @@
 //!
 //! A [`Source`] opens one representation and describes it ([`Metadata`]); the
 //! [`SourceReader`] it returns reads byte regions of exactly that version. The HTTP semantics
-//! never touch the source directly, so a directory resolver or an object store can be added
-//! as another `Source` without changing them. Two sources ship with the crate:
-//! [`FileSource`] for a local file and [`MemorySource`] for bytes in memory.
+//! never touch the source directly. Two sources ship with the crate: [`FileSource`] for a
+//! local file and [`MemorySource`] for bytes in memory.
+//!
+//! A source of your own: a blob that a blocking client reads, each read on tokio's blocking
+//! pool so that reads ahead run while the body sends.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use bytes::Bytes;
+//! use tower_range::source::SpawnedRead;
+//! use tower_range::{Error, Metadata, OpenError, Opened, RangeFileService, Source, SourceReader};
+//!
+//! /// Stands for a blocking storage client.
+//! struct Blob(Vec<u8>);
+//!
+//! impl Blob {
+//!     fn read(&self, offset: usize, len: usize) -> Vec<u8> {
+//!         let end = (offset + len).min(self.0.len());
+//!         self.0[offset.min(end)..end].to_vec()
+//!     }
+//! }
+//!
+//! struct BlobSource(Arc<Blob>);
+//!
+//! struct BlobReader(Arc<Blob>);
+//!
+//! impl Source for BlobSource {
+//!     type Reader = BlobReader;
+//!
+//!     async fn open(&self) -> Result<Opened<BlobReader>, OpenError> {
+//!         let metadata = Metadata::new(self.0 .0.len() as u64)
+//!             .with_version(b"blob-v1")
+//!             .with_content_type(http::HeaderValue::from_static("video/mp4"));
+//!         Ok(Opened { metadata, reader: BlobReader(self.0.clone()) })
+//!     }
+//! }
+//!
+//! impl SourceReader for BlobReader {
+//!     type Read = SpawnedRead;
+//!
+//!     fn read_at(&self, offset: u64, len: usize) -> SpawnedRead {
+//!         let blob = self.0.clone();
+//!         let task = tokio::task::spawn_blocking(move || -> Result<Bytes, Error> {
+//!             Ok(Bytes::from(blob.read(offset as usize, len)))
+//!         });
+//!         SpawnedRead::from(task)
+//!     }
+//! }
+//!
+//! let service = RangeFileService::from_source(BlobSource(Arc::new(Blob(vec![7; 1000]))));
+//! # let _ = service;
+//! ```
 
 use std::future::Future;
-use std::io;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderValue;
 
+use crate::open_error::OpenError;
 use crate::validator::ETag;
 use crate::Error;
 
@@ -21,22 +71,26 @@ mod file;
 #[cfg(target_os = "linux")]
 mod inline;
 mod memory;
+mod open;
 mod pool;
+mod spawned;
 
 pub use blocking::{BlockingLimit, DEFAULT_BLOCKING_LIMIT};
 pub use file::{FileRead, FileReader, FileSource};
 pub use memory::{MemoryReader, MemorySource};
+pub use spawned::SpawnedRead;
 
 /// Opens a representation for reading.
 ///
-/// `open` is called once per request. Its errors become responses: `NotFound` → 404,
-/// `PermissionDenied` → 403, anything else → 500.
+/// `open` is called once per request. Its errors become responses, by their
+/// [`OpenErrorKind`](crate::OpenErrorKind): not found `404`, forbidden `403`, and so on; an
+/// [`io::Error`](std::io::Error) converts with `?`.
 pub trait Source: Send + Sync + 'static {
     /// Reads regions of the version that `open` described.
     type Reader: SourceReader;
 
     /// Opens the current version: its metadata and a reader for it.
-    fn open(&self) -> impl Future<Output = io::Result<Opened<Self::Reader>>> + Send;
+    fn open(&self) -> impl Future<Output = Result<Opened<Self::Reader>, OpenError>> + Send;
 }
 
 /// What [`Source::open`] returns.
@@ -53,8 +107,9 @@ pub trait SourceReader: Send + 'static {
     /// The future of one read.
     ///
     /// For read-ahead to overlap with sending, the future should make progress without being
-    /// polled (a spawned task's `JoinHandle`, as [`FileReader`] returns), because a body polls
-    /// only the read it must hand on next. It must be `Unpin`; box it if needed.
+    /// polled (a spawned task, as [`FileReader`] uses; wrap its `JoinHandle` in
+    /// [`SpawnedRead`]), because a body polls only the read it must hand on next. A read that
+    /// is ready at once can be [`std::future::Ready`]. It must be `Unpin`; box it if needed.
     type Read: Future<Output = Result<Bytes, Error>> + Send + Unpin + 'static;
 
     /// Reads `len` bytes at `offset`.
