@@ -1,0 +1,33 @@
+//! Files of the tests: the repository, a fresh directory per test under cargo's target tmp
+//! dir, and reads and writes that name the file when they fail.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty directory for one test's files, under cargo's target tmp dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("real-clients")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// Reads a whole file or panics with its name.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Writes `bytes` to `path` or panics with its name.
+pub fn write(path: &Path, bytes: &[u8]) {
+    let mut f =
+        std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    f.write_all(bytes)
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
