@@ -2,8 +2,8 @@
 //! in front of the files, and what tower-http's timeouts and a concurrency limit do to
 //! `RangeFileService`. The router is the example's own (`examples/support/axum_app.rs`).
 
-mod harness;
-use harness::example_binary;
+mod support;
+use support::example_binary;
 
 #[path = "../examples/support/axum_app.rs"]
 #[allow(dead_code)]

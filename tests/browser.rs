@@ -129,7 +129,7 @@ impl Run {
 /// the end, seek to 1 s and play on, check `video.error`, the frame and the server's answers.
 async fn play_and_seek(programs: &Programs, name: &str, video: &Path) -> Run {
     let started = Instant::now();
-    let dir = support::scratch_dir(&format!("browser-{name}"));
+    let dir = support::temp_dir(&format!("browser-{name}"));
 
     let server = Server::start(video);
     let proxy = ThrottleProxy::start(server.addr, THROTTLE_BYTES_PER_SEC);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{assert_same_bytes, header, Access, Server, ThrottleProxy};
+use support::{assert_same_bytes, header_in, Access, Server, ThrottleProxy};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -37,7 +37,7 @@ struct Fetched {
 
 impl Fetched {
     fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
+        header_in(&self.headers, name)
     }
 }
 
@@ -87,7 +87,7 @@ fn assert_single_part(got: &Fetched, file: &[u8], first: usize, last: usize) {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_single_range() {
-    let dir = support::scratch_dir("curl-single");
+    let dir = support::temp_dir("curl-single");
     let file = support::read(&sample());
     let server = Server::start(&sample());
     let got = curl(&dir, &server.url("/video"), &["-r", "1000-20999"]);
@@ -102,7 +102,7 @@ fn curl_single_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_suffix_range() {
-    let dir = support::scratch_dir("curl-suffix");
+    let dir = support::temp_dir("curl-suffix");
     let file = support::read(&sample());
     let len = file.len();
     let server = Server::start(&sample());
@@ -120,7 +120,7 @@ fn curl_suffix_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_open_ended_range() {
-    let dir = support::scratch_dir("curl-open-ended");
+    let dir = support::temp_dir("curl-open-ended");
     let file = support::read(&sample());
     let len = file.len();
     let server = Server::start(&sample());
@@ -133,7 +133,7 @@ fn curl_open_ended_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_past_eof_ranges() {
-    let dir = support::scratch_dir("curl-past-eof");
+    let dir = support::temp_dir("curl-past-eof");
     let file = support::read(&sample());
     let len = file.len();
     let server = Server::start(&sample());
@@ -163,7 +163,7 @@ fn curl_past_eof_ranges() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_multiple_ranges_multipart() {
-    let dir = support::scratch_dir("curl-multi");
+    let dir = support::temp_dir("curl-multi");
     let file = support::read(&sample());
     let len = file.len();
     let server = Server::start(&sample());
@@ -189,10 +189,10 @@ fn curl_multiple_ranges_multipart() {
     assert_eq!(parts.len(), wanted.len(), "parts: {}", parts.len());
     for ((headers, body), (first, last)) in parts.iter().zip(wanted) {
         assert_eq!(
-            header(headers, "content-range"),
+            header_in(headers, "content-range"),
             Some(format!("bytes {first}-{last}/{len}").as_str())
         );
-        assert_eq!(header(headers, "content-type"), Some("video/mp4"));
+        assert_eq!(header_in(headers, "content-type"), Some("video/mp4"));
         assert_same_bytes(&format!("part {first}-{last}"), body, &file[first..=last]);
     }
     let log = server.wait_for_accesses("/video", 1, TIMEOUT);
@@ -211,7 +211,7 @@ fn partial_download(path: &Path, file: &[u8], have: usize) {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_resumes_a_partial_download() {
     let curl = support::require_program("curl", "curl");
-    let dir = support::scratch_dir("curl-resume");
+    let dir = support::temp_dir("curl-resume");
     let file = support::read(&sample());
     let server = Server::start(&sample());
     let out = dir.join("video.mp4");
@@ -238,7 +238,7 @@ fn curl_resumes_a_partial_download() {
 #[ignore = "needs wget: cargo test --test clients -- --ignored"]
 fn wget_resumes_a_partial_download() {
     let wget = support::require_program("wget", "wget");
-    let dir = support::scratch_dir("wget-resume");
+    let dir = support::temp_dir("wget-resume");
     let file = support::read(&sample());
     let server = Server::start(&sample());
     // wget names the file after the URL's last segment: "video".
@@ -267,7 +267,7 @@ fn wget_resumes_a_partial_download() {
 #[ignore = "needs aria2c: cargo test --test clients -- --ignored"]
 fn aria2c_segmented_download() {
     let aria2c = support::require_program("aria2c", "aria2");
-    let dir = support::scratch_dir("aria2c");
+    let dir = support::temp_dir("aria2c");
     // aria2c splits no finer than 1 MiB (-k), so four segments need a file of several MiB:
     // 8 MiB of deterministic pseudo-random bytes.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -1,8 +1,8 @@
 //! The example server binary, run as users run it: its command line, what it prints, its
 //! routes over real TCP, and its shutdown on Ctrl-C (SIGINT).
 
-mod harness;
-use harness::example_binary;
+mod support;
+use support::example_binary;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

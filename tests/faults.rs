@@ -2,7 +2,7 @@
 //! trait), and many clients that abort mid-download against the example server in a child
 //! process (file descriptors and RSS come back).
 
-mod harness;
+mod support;
 
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::{bounded, content, example_binary, request, serve, Client, Protocol};
 use http::StatusCode;
 use http_body_util::BodyExt;
+use support::{bounded, content, example_binary, request, serve, Client, Protocol};
 use tokio::sync::watch;
 use tower_range::source::MemoryReader;
 use tower_range::{Error, MemorySource, Opened, RangeFileService, Source, SourceReader};
@@ -199,7 +199,7 @@ fn aborted_download(authority: &str) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thousand_aborted_downloads_leave_no_descriptors_and_no_memory_behind() {
-    let dir = harness::temp_dir("aborted-downloads");
+    let dir = support::temp_dir("aborted-downloads");
     let video = dir.join("big.mp4");
     std::fs::write(&video, content(64 * 1024 * 1024)).unwrap();
     let server = start_server(&video);

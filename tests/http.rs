@@ -1,13 +1,13 @@
 //! RangeFileService over real TCP, HTTP/1.1 and HTTP/2: every behaviour of RFC 9110 §13–§15
 //! the service promises, bytes compared with the file.
 
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use harness::{content, fetch, header, multipart_parts, serve, temp_dir, Protocol};
 use http::StatusCode;
+use support::{content, fetch, header, multipart_parts, serve, temp_dir, Protocol};
 use tower_range::RangeFileService;
 
 const LEN: usize = 100_000;

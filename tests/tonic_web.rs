@@ -2,8 +2,8 @@
 //! HTTP/1.1, native gRPC over h2c, and the page and `/video` with ranges. The router is the
 //! example's own (`examples/support/tonic_web_app.rs`); the last test runs the example binary.
 
-mod harness;
-use harness::example_binary;
+mod support;
+use support::example_binary;
 
 #[path = "../examples/support/tonic_web_app.rs"]
 #[allow(dead_code)]

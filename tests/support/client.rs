@@ -1,12 +1,115 @@
-//! Header lookup in what a client got back, as text.
+//! Talking to a server under test: one hyper connection per [`Client`], for tests that care
+//! which protocol and which connection; and header lookup in what came back (hyper's parts, or
+//! header lines as text).
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use super::bounded;
+
+/// The HTTP version a [`Client`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// One connection to the server.
+pub enum Client {
+    Http1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    Http2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, protocol: Protocol) -> Client {
+        let stream = bounded(TcpStream::connect(addr)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let io = TokioIo::new(stream);
+        match protocol {
+            Protocol::Http1 => {
+                let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+                tokio::spawn(conn);
+                Client::Http1(send)
+            }
+            Protocol::Http2 => {
+                let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                Client::Http2(send)
+            }
+        }
+    }
+
+    /// Sends a request; returns the response with its body unread.
+    pub async fn send(&mut self, request: Request<Empty<Bytes>>) -> Response<Incoming> {
+        bounded(async {
+            match self {
+                Client::Http1(send) => {
+                    send.ready().await.unwrap();
+                    send.send_request(request).await.unwrap()
+                }
+                Client::Http2(send) => {
+                    send.ready().await.unwrap();
+                    send.send_request(request).await.unwrap()
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A GET (or other method) for `path` with the given headers.
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"));
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Empty::new()).unwrap()
+}
+
+/// Sends one request on a fresh connection and reads the whole body.
+pub async fn fetch(
+    addr: SocketAddr,
+    protocol: Protocol,
+    method: &str,
+    headers: &[(&str, &str)],
+) -> (http::response::Parts, Bytes) {
+    let mut client = Client::connect(addr, protocol).await;
+    let response = client.send(request(method, "/", headers)).await;
+    let (parts, body) = response.into_parts();
+    let body = bounded(body.collect()).await.unwrap().to_bytes();
+    (parts, body)
+}
+
+/// Header value as text, for assertions.
+pub fn header<'a>(parts: &'a http::response::Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).map(|v| v.to_str().unwrap())
+}
 
 /// Header fields with lower-case names, in order.
 pub type Headers = Vec<(String, String)>;
 
+/// The first value of header `name` (lower-case) in `headers`.
+pub fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Parses a raw header block (as `curl -D` writes it) of the last response in it:
 /// `(status, headers with lower-case names)`.
-pub fn parse_header_dump(dump: &str) -> (u16, Vec<(String, String)>) {
+pub fn parse_header_dump(dump: &str) -> (u16, Headers) {
     let mut blocks: VecDeque<&str> = dump
         .split("\r\n\r\n")
         .filter(|b| !b.trim().is_empty())
@@ -24,12 +127,4 @@ pub fn parse_header_dump(dump: &str) -> (u16, Vec<(String, String)>) {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     (status, headers)
-}
-
-/// The first value of header `name` (lower-case) in `headers`.
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }

@@ -1,35 +1,41 @@
-//! The example server as a child process, run as users run it: built when missing or stale,
-//! listening on 127.0.0.1:0, its access log kept for the assertions.
+//! The example binaries, built when missing or stale; the example server as a child process,
+//! run as users run it, listening on 127.0.0.1:0, its access log kept for the assertions.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{first_line_matching, manifest_dir, run_raw, signal, Access, ChildGuard};
 
-/// The example server binary, `<target>/<profile>/examples/server`. A whole `cargo test`
-/// builds it; `cargo test --test NAME` does not, so it is built here (once per process, with
-/// the `cargo` that runs the tests) so that it is present and up to date.
-pub fn server_binary() -> PathBuf {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(build_server_binary)
-        .clone()
-        .unwrap_or_else(|e| panic!("the example server: {e}"))
+/// The example binary `name`, `<target>/<profile>/examples/NAME`. A whole `cargo test` builds
+/// the examples; `cargo test --test NAME` does not, so it is built here (once per process and
+/// example, with the `cargo` that runs the tests) so that it is present and up to date.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, Result<PathBuf, String>>>> = OnceLock::new();
+    let built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        // A test that panicked while building leaves its result or nothing: both are usable.
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(name.to_owned())
+        .or_insert_with(|| build_example(name))
+        .clone();
+    built.unwrap_or_else(|e| panic!("the example {name}: {e}"))
 }
 
-fn build_server_binary() -> Result<PathBuf, String> {
+fn build_example(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // <target>/<profile>/deps/<test-binary>
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .ok_or("the test binary is not in <target>/<profile>/deps")?;
-    let server = profile_dir.join("examples").join("server");
+    let binary = profile_dir.join("examples").join(name);
     let target_dir = profile_dir
         .parent()
         .ok_or("the test binary is not in <target>/<profile>/deps")?;
@@ -39,7 +45,7 @@ fn build_server_binary() -> Result<PathBuf, String> {
         .unwrap_or("debug");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--example", "server"])
+    cmd.args(["build", "--quiet", "--example", name])
         .arg("--manifest-path")
         .arg(manifest_dir().join("Cargo.toml"))
         .arg("--target-dir")
@@ -50,15 +56,15 @@ fn build_server_binary() -> Result<PathBuf, String> {
     let out = run_raw(&mut cmd, Duration::from_secs(600));
     if !out.status.success() {
         return Err(format!(
-            "`cargo build --example server` failed ({}):\n{}",
+            "`cargo build --example {name}` failed ({}):\n{}",
             out.status,
             out.stderr_text()
         ));
     }
-    if !server.is_file() {
-        return Err(format!("{} is missing after building it", server.display()));
+    if !binary.is_file() {
+        return Err(format!("{} is missing after building it", binary.display()));
     }
-    Ok(server)
+    Ok(binary)
 }
 
 /// The example server (`examples/server.rs`) running as a child process on 127.0.0.1:0, its
@@ -79,7 +85,7 @@ impl Server {
 
     /// Starts the example server with extra command-line arguments.
     pub fn start_with_args(video: &Path, args: &[&str]) -> Server {
-        let binary = server_binary();
+        let binary = example_binary("server");
         let mut child = Command::new(&binary)
             .arg(video)
             .args(["--addr", "127.0.0.1:0"])

@@ -1,5 +1,6 @@
-//! Files of the tests: the repository, a fresh directory per test under cargo's target tmp
-//! dir, and reads and writes that name the file when they fail.
+//! Files of the tests: the repository, a fresh directory per test under cargo's target tmp dir
+//! (left in place after the test, for a look at what a failing test wrote), and reads and
+//! writes that name the file when they fail.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,11 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh, empty directory for one test's files, under cargo's target tmp dir.
-pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("real-clients")
-        .join(name);
+/// A fresh, empty directory for one test's files. The process id keeps two runs of the test
+/// binary at once out of each other's way.
+pub fn temp_dir(test: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir

@@ -1,5 +1,6 @@
-//! What the tests serve: the extra media files generated with ffmpeg, the top-level boxes of
-//! an MP4; and a comparison of bytes that fails with an offset rather than megabytes of output.
+//! What the tests serve: deterministic generated content, the extra media files generated
+//! with ffmpeg, the top-level boxes of an MP4; and a comparison of bytes that
+//! fails with an offset rather than megabytes of output.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +9,33 @@ use std::time::Duration;
 
 use super::{manifest_dir, read, require_program, run};
 
-/// The three media files of the tests.
+/// Deterministic test content: byte `i` is `i * 7 + i / 251` (mod 256), so that no two
+/// nearby windows are equal and a shifted or mixed-up slice is caught.
+pub fn content(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(7).wrapping_add(i / 251)) as u8)
+        .collect()
+}
+
+/// Asserts two byte strings are equal without printing megabytes when they are not.
+#[track_caller]
+pub fn assert_same_bytes(what: &str, actual: &[u8], expected: &[u8]) {
+    if actual == expected {
+        return;
+    }
+    let first_diff = actual
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(actual.len().min(expected.len()));
+    panic!(
+        "{what}: got {} bytes, expected {} bytes; first difference at byte {first_diff}",
+        actual.len(),
+        expected.len()
+    );
+}
+
+/// The three media files of the real-client tests.
 #[derive(Debug, Clone)]
 pub struct TestMedia {
     /// `media/sample.mp4`: H.264 + AAC, `moov` first (faststart).
@@ -89,22 +116,4 @@ pub fn moov_offset(path: &Path) -> u64 {
         .find(|(kind, _, _)| kind == "moov")
         .unwrap_or_else(|| panic!("{}: no top-level moov box", path.display()))
         .1
-}
-
-/// Asserts two byte strings are equal without printing megabytes when they are not.
-#[track_caller]
-pub fn assert_same_bytes(what: &str, actual: &[u8], expected: &[u8]) {
-    if actual == expected {
-        return;
-    }
-    let first_diff = actual
-        .iter()
-        .zip(expected)
-        .position(|(a, b)| a != b)
-        .unwrap_or(actual.len().min(expected.len()));
-    panic!(
-        "{what}: got {} bytes, expected {} bytes; first difference at byte {first_diff}",
-        actual.len(),
-        expected.len()
-    );
 }

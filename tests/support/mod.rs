@@ -1,10 +1,12 @@
-//! Helpers shared by the real-client tests (`tests/browser.rs`, `tests/clients.rs`): the
-//! example server as a child process with its access log parsed, a throttling TCP proxy,
-//! the generated test media, and external programs run with a bounded wait.
+//! Shared by the integration tests (each test file has `mod support;`): a real server on
+//! 127.0.0.1:0 and real clients over TCP, the example server as a child process, other
+//! programs run with a deadline, a throttling proxy, and the media and files the tests serve.
+//! Everything is re-exported here, so a test writes `use support::{serve, fetch, …};`.
 //!
 //! Every wait here has a deadline; every missing program is a panic with the command that
 //! installs it, never a silent skip.
 
+// Each test file compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 mod access_log;
@@ -15,14 +17,17 @@ mod media;
 mod multipart;
 mod process;
 mod proxy;
+mod server;
 
 // A test file uses part of this, and the rest would be reported as unused in it.
 #[allow(unused_imports)]
 pub use self::{
     access_log::*, client::*, example_server::*, fs::*, media::*, multipart::*, process::*,
-    proxy::*,
+    proxy::*, server::*,
 };
 
+// The support code's own tests; like the rest of this module, they are compiled into, and
+// run by, every test binary that has `mod support;`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,7 +62,10 @@ mod tests {
         let body = b"\r\n--XYZ\r\nContent-Type: video/mp4\r\nContent-Range: bytes 0-1/10\r\n\r\nab\r\n--XYZ\r\nContent-Range: bytes 5-6/10\r\n\r\nfg\r\n--XYZ--\r\n";
         let parts = parse_multipart(body, "XYZ");
         assert_eq!(parts.len(), 2);
-        assert_eq!(header(&parts[0].0, "content-range"), Some("bytes 0-1/10"));
+        assert_eq!(
+            header_in(&parts[0].0, "content-range"),
+            Some("bytes 0-1/10")
+        );
         assert_eq!(parts[1].1, b"fg");
     }
 }

@@ -1,7 +1,26 @@
 //! `multipart/byteranges` bodies (RFC 9110 §14.6) split into their parts. Broken framing fails
 //! the test rather than being skipped over, since the framing is part of what is tested.
 
-use super::Headers;
+use super::{header_in, Headers};
+
+/// Splits a `multipart/byteranges` body into `(Content-Range, bytes)` parts; the boundary is
+/// taken from `content_type`.
+pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .expect("a multipart content type names its boundary")
+        .trim_matches('"');
+    parse_multipart(body, boundary)
+        .into_iter()
+        .map(|(headers, bytes)| {
+            let range = header_in(&headers, "content-range")
+                .expect("each part has a Content-Range")
+                .to_owned();
+            (range, bytes)
+        })
+        .collect()
+}
 
 /// Splits a `multipart/byteranges` body into `(headers, body)` parts, using `boundary`.
 pub fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(Headers, Vec<u8>)> {
