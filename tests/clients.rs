@@ -16,17 +16,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{assert_same_bytes, header_in, Access, Server, ThrottleProxy};
+use support::{assert_same_bytes, header_in, sample_path, Access, Server, ThrottleProxy};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn sample() -> PathBuf {
-    support::manifest_dir().join("media/sample.mp4")
-}
 
 /// A response as `curl` saw it.
 struct Fetched {
@@ -88,8 +84,8 @@ fn assert_single_part(got: &Fetched, file: &[u8], first: usize, last: usize) {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_single_range() {
     let dir = support::temp_dir("curl-single");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "1000-20999"]);
     assert_single_part(&got, &file, 1000, 20999);
     assert_eq!(got.header("accept-ranges"), Some("bytes"));
@@ -103,9 +99,9 @@ fn curl_single_range() {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_suffix_range() {
     let dir = support::temp_dir("curl-suffix");
-    let file = support::read(&sample());
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "-5000"]);
     assert_single_part(&got, &file, len - 5000, len - 1);
     // A suffix longer than the file is the whole file, still as a 206.
@@ -121,9 +117,9 @@ fn curl_suffix_range() {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_open_ended_range() {
     let dir = support::temp_dir("curl-open-ended");
-    let file = support::read(&sample());
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "1000000-"]);
     assert_single_part(&got, &file, 1_000_000, len - 1);
     let got = curl(&dir, &server.url("/video"), &["-r", "0-"]);
@@ -134,9 +130,9 @@ fn curl_open_ended_range() {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_past_eof_ranges() {
     let dir = support::temp_dir("curl-past-eof");
-    let file = support::read(&sample());
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     // Wholly past the end: 416 with the current length.
     let got = curl(
         &dir,
@@ -164,9 +160,9 @@ fn curl_past_eof_ranges() {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_multiple_ranges_multipart() {
     let dir = support::temp_dir("curl-multi");
-    let file = support::read(&sample());
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let wanted = [(0usize, 99usize), (5000, 5999), (1_000_000, 1_000_499)];
     let spec = wanted
         .iter()
@@ -212,8 +208,8 @@ fn partial_download(path: &Path, file: &[u8], have: usize) {
 fn curl_resumes_a_partial_download() {
     let curl = support::require_program("curl", "curl");
     let dir = support::temp_dir("curl-resume");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     let out = dir.join("video.mp4");
     let have = 400_000;
     partial_download(&out, &file, have);
@@ -239,8 +235,8 @@ fn curl_resumes_a_partial_download() {
 fn wget_resumes_a_partial_download() {
     let wget = support::require_program("wget", "wget");
     let dir = support::temp_dir("wget-resume");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     // wget names the file after the URL's last segment: "video".
     let out = dir.join("video");
     let have = 321_000;

@@ -1,14 +1,15 @@
-//! Talking to a server under test: one hyper connection per [`Client`], for tests that care
-//! which protocol and which connection; and header lookup in what came back (hyper's parts, or
-//! header lines as text).
+//! Talking to a server under test: one hyper connection per [`Client`] (for tests that care
+//! which protocol and which connection), a pooled hyper client for tests that address a router
+//! by URL, and header lookup in what came back (hyper's parts, or header lines as text).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Empty};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
@@ -68,13 +69,21 @@ impl Client {
 
 /// A GET (or other method) for `path` with the given headers.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(format!("http://localhost{path}"));
+    request_builder(method, format!("http://localhost{path}"), headers)
+        .body(Empty::new())
+        .unwrap()
+}
+
+fn request_builder(
+    method: impl AsRef<str>,
+    uri: String,
+    headers: &[(&str, &str)],
+) -> http::request::Builder {
+    let mut builder = Request::builder().method(method.as_ref()).uri(uri);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    builder.body(Empty::new()).unwrap()
+    builder
 }
 
 /// Sends one request on a fresh connection and reads the whole body.
@@ -94,6 +103,81 @@ pub async fn fetch(
 /// Header value as text, for assertions.
 pub fn header<'a>(parts: &'a http::response::Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+/// hyper's pooled client, as an application would use it against a router.
+pub type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+/// A pooled client that speaks HTTP/1.1.
+pub fn http1_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// A pooled client that speaks HTTP/2 with prior knowledge (h2c).
+pub fn http2_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// A whole response from an [`HttpClient`].
+pub struct Reply {
+    pub version: Version,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// Header value as text, for assertions.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// A request for `http://{addr}{path}` with the given headers and no body.
+pub fn url_request(
+    method: Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    request_builder(method, format!("http://{addr}{path}"), headers)
+        .body(Full::default())
+        .unwrap()
+}
+
+/// Sends `request` and waits for the response head only.
+pub async fn response_head(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+) -> Response<Incoming> {
+    bounded(client.request(request)).await.expect("a response")
+}
+
+/// Sends `request` and reads the whole response.
+pub async fn send(client: &HttpClient, request: Request<Full<Bytes>>) -> Reply {
+    let (parts, body) = response_head(client, request).await.into_parts();
+    let body = bounded(body.collect())
+        .await
+        .expect("a complete body")
+        .to_bytes();
+    Reply {
+        version: parts.version,
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A GET for `http://{addr}{path}` through `client`, read whole.
+pub async fn get(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    send(client, url_request(Method::GET, addr, path, headers)).await
 }
 
 /// Header fields with lower-case names, in order.

@@ -1,16 +1,19 @@
-//! The example binaries, built when missing or stale; the example server as a child process,
-//! run as users run it, listening on 127.0.0.1:0, its access log kept for the assertions.
+//! The example binaries as child processes, run as users run them: built when missing or
+//! stale, listening on 127.0.0.1:0 (the address read from their `serving … at http://ADDR/`
+//! line), their output kept for the assertions, stopped by a signal.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStderr, Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{first_line_matching, manifest_dir, run_raw, signal, Access, ChildGuard};
+use super::{
+    first_line_matching, manifest_dir, read_lines, run_raw, signal, wait_for_exit, Access,
+    ChildGuard, LIMIT,
+};
 
 /// The example binary `name`, `<target>/<profile>/examples/NAME`. A whole `cargo test` builds
 /// the examples; `cargo test --test NAME` does not, so it is built here (once per process and
@@ -67,14 +70,15 @@ fn build_example(name: &str) -> Result<PathBuf, String> {
     Ok(binary)
 }
 
-/// The example server (`examples/server.rs`) running as a child process on 127.0.0.1:0, its
-/// stderr read on a thread so that the requests that reached it can be counted.
+/// An example binary (by default `examples/server.rs`) running as a child process on
+/// 127.0.0.1:0, its stdout and stderr read on threads so that what it printed, and the
+/// requests that reached it, can be checked.
 pub struct Server {
     child: ChildGuard,
     pub addr: SocketAddr,
-    pub video: PathBuf,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<JoinHandle<()>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -83,38 +87,41 @@ impl Server {
         Self::start_with_args(video, &[])
     }
 
-    /// Starts the example server with extra command-line arguments.
+    /// Starts the example server serving `video` with extra command-line arguments, its
+    /// access log on.
     pub fn start_with_args(video: &Path, args: &[&str]) -> Server {
-        let binary = example_binary("server");
+        let video = video.to_str().expect("a UTF-8 path");
+        Self::start_example(
+            "server",
+            &[&[video], args].concat(),
+            &[("RUST_LOG", "info")],
+        )
+    }
+
+    /// Starts `examples/NAME` with `args`, `--addr 127.0.0.1:0` and the environment `env`;
+    /// waits at most 30 s for its `serving … at http://ADDR/` line.
+    pub fn start_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let binary = example_binary(name);
         let mut child = Command::new(&binary)
-            .arg(video)
-            .args(["--addr", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .args(["--addr", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let stdout = child.stdout.take().unwrap();
-        let stderr: ChildStderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
         let child = ChildGuard(Some(child));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    lines.lock().unwrap().push(line);
-                }
-            })
-        };
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_reader = read_lines(stderr, stderr_lines.clone(), |_| {});
         let stdout_lines = Arc::new(Mutex::new(Vec::new()));
-        let (addr, _stdout_thread) = first_line_matching(
+        let (addr, stdout_reader) = first_line_matching(
             stdout,
             Duration::from_secs(30),
-            stdout_lines,
+            stdout_lines.clone(),
             |line: &str| {
                 let url = line.strip_prefix("serving ")?.rsplit(" at ").next()?;
                 let hostport = url.strip_prefix("http://")?.trim_end_matches('/');
@@ -123,19 +130,19 @@ impl Server {
         );
         let Some(addr) = addr else {
             drop(child);
-            let _ = reader.join();
+            let _ = stderr_reader.join();
             panic!(
                 "{} did not print `serving ... at http://ADDR/` within 30 s; stderr:\n{}",
                 binary.display(),
-                lines.lock().unwrap().join("\n")
+                stderr_lines.lock().unwrap().join("\n")
             );
         };
         Server {
             child,
             addr,
-            video: video.to_owned(),
-            lines,
-            reader: Some(reader),
+            stdout: stdout_lines,
+            stderr: stderr_lines,
+            readers: vec![stderr_reader, stdout_reader],
         }
     }
 
@@ -144,9 +151,44 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asserts that the first line on stdout is `serving VIDEO at http://127.0.0.1:PORT/`, the
+    /// address of this server.
+    #[track_caller]
+    pub fn assert_serving(&self, video: &Path) {
+        assert_eq!(self.addr.ip(), Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            self.stdout_lines(1, LIMIT)[0],
+            format!("serving {} at http://{}/", video.display(), self.addr)
+        );
+    }
+
+    /// The first `count` lines printed to stdout, waiting at most `timeout` for them.
+    #[track_caller]
+    pub fn stdout_lines(&self, count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.stdout.lock().unwrap();
+            if lines.len() >= count {
+                return lines[..count].to_vec();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} lines on stdout within {timeout:?}, got {:?}",
+                *lines
+            );
+            drop(lines);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The access-log entries written so far.
     pub fn accesses(&self) -> Vec<Access> {
-        self.lines
+        self.stderr
             .lock()
             .unwrap()
             .iter()
@@ -156,7 +198,7 @@ impl Server {
 
     /// Everything the server wrote to stderr so far.
     pub fn stderr_text(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        self.stderr.lock().unwrap().join("\n")
     }
 
     /// Waits (at most `timeout`) until the access log holds `count` entries for `path`, and
@@ -187,37 +229,52 @@ impl Server {
     /// Stops the server with SIGINT (its graceful shutdown, which ends every connection and so
     /// logs every response), waits at most 15 s for it to exit, and returns the whole access log.
     pub fn stop(mut self) -> Vec<Access> {
-        let pid = self.child.id();
-        signal(pid, libc::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let child = self.child.0.as_mut().unwrap();
-        loop {
-            if child.try_wait().expect("waiting for the server").is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "the example server did not exit within 15 s of SIGINT; stderr:\n{}",
-                    self.stderr_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        if self
+            .signal_and_wait(libc::SIGINT, Duration::from_secs(15))
+            .is_none()
+        {
+            panic!(
+                "the example server did not exit within 15 s of SIGINT; stderr:\n{}",
+                self.stderr_text()
+            );
         }
         self.accesses()
+    }
+
+    /// Sends `signal` and waits at most `timeout` for the program to exit: its exit status, or
+    /// `None` if it is still running (it is killed then).
+    pub fn stop_with(mut self, signal: i32, timeout: Duration) -> Option<ExitStatus> {
+        self.signal_and_wait(signal, timeout)
+    }
+
+    /// [`Server::stop_with`] for async tests: waited for on a blocking thread, so that the
+    /// runtime goes on driving this side of the connections while the program shuts them down.
+    pub async fn stop_with_async(self, signal: i32, timeout: Duration) -> Option<ExitStatus> {
+        tokio::task::spawn_blocking(move || self.stop_with(signal, timeout))
+            .await
+            .expect("the wait for the program's exit did not panic")
+    }
+
+    fn signal_and_wait(&mut self, sig: i32, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.0.as_mut().expect("the server is running");
+        signal(child.id(), sig);
+        let status = wait_for_exit(child, timeout)?;
+        // The pipes are at their end now: join the readers, so that every line is kept.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Some(status)
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // ChildGuard kills the process; the reader thread then sees EOF.
+        // Killed first, so that the readers see the ends of the pipes.
         if let Some(mut child) = self.child.0.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Some(reader) = self.reader.take() {
+        for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
     }

@@ -20,6 +20,13 @@ pub fn temp_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// A file `name` holding `bytes`, alone in a fresh [`temp_dir`] for `test`.
+pub fn temp_file(test: &str, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = temp_dir(test).join(name);
+    write(&path, bytes);
+    path
+}
+
 /// Reads a whole file or panics with its name.
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))

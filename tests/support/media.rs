@@ -1,5 +1,5 @@
-//! What the tests serve: deterministic generated content, the extra media files generated
-//! with ffmpeg, the top-level boxes of an MP4; and a comparison of bytes that
+//! What the tests serve: the bundled sample, deterministic generated content, the extra media
+//! files generated with ffmpeg, the top-level boxes of an MP4; and a comparison of bytes that
 //! fails with an offset rather than megabytes of output.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +8,16 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{manifest_dir, read, require_program, run};
+
+/// The bundled sample video, `media/sample.mp4`.
+pub fn sample_path() -> PathBuf {
+    manifest_dir().join("media/sample.mp4")
+}
+
+/// The bytes of [`sample_path`].
+pub fn sample() -> Vec<u8> {
+    read(&sample_path())
+}
 
 /// Deterministic test content: byte `i` is `i * 7 + i / 251` (mod 256), so that no two
 /// nearby windows are equal and a shifted or mixed-up slice is caught.
@@ -68,7 +78,7 @@ pub fn test_media() -> TestMedia {
                 ));
             }
             let media = TestMedia {
-                faststart_mp4: manifest_dir().join("media/sample.mp4"),
+                faststart_mp4: sample_path(),
                 moov_at_end_mp4: dir.join("moov-at-end.mp4"),
                 vp9_opus_webm: dir.join("vp9-opus.webm"),
             };

@@ -1,5 +1,5 @@
 //! Shared by the integration tests (each test file has `mod support;`): a real server on
-//! 127.0.0.1:0 and real clients over TCP, the example server as a child process, other
+//! 127.0.0.1:0 and real clients over TCP, the example binaries as child processes, other
 //! programs run with a deadline, a throttling proxy, and the media and files the tests serve.
 //! Everything is re-exported here, so a test writes `use support::{serve, fetch, …};`.
 //!

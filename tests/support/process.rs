@@ -81,6 +81,7 @@ pub fn run_raw(cmd: &mut Command, timeout: Duration) -> Output {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    // Both pipes are drained as the program writes, or a chatty one blocks on a full pipe.
     let drain = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -90,20 +91,14 @@ pub fn run_raw(cmd: &mut Command, timeout: Duration) -> Output {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for a child") {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = stderr.join().unwrap_or_default();
-            panic!(
-                "{cmd:?} did not finish within {timeout:?}; killed. stderr:\n{}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = wait_for_exit(&mut child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = stderr.join().unwrap_or_default();
+        panic!(
+            "{cmd:?} did not finish within {timeout:?}; killed. stderr:\n{}",
+            String::from_utf8_lossy(&err)
+        );
     };
     Output {
         status,
@@ -127,12 +122,31 @@ pub fn run_ok(cmd: &mut Command, timeout: Duration) -> Output {
     out
 }
 
-/// Sends `signal` to a process.
+/// Waits at most `timeout` for `child` to exit; `None` if it is still running.
+pub fn wait_for_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` to a process, which must exist.
+#[track_caller]
 pub fn signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
-    }
+    let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// Sends `signal` to the process group `pgid` (a child started with `process_group(0)`).
@@ -143,7 +157,8 @@ pub fn signal_group(pgid: u32, signal: i32) {
     }
 }
 
-/// A child process killed (and reaped) when dropped.
+/// A child process killed (and reaped) when dropped, so that a failing test leaves no server
+/// or browser behind.
 pub struct ChildGuard(pub Option<Child>);
 
 impl ChildGuard {
@@ -161,8 +176,23 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Reads lines from `reader` on a thread; the first line that `pick` maps to `Some` is
-/// returned, waiting at most `timeout`. All lines go to `sink`.
+/// Reads lines from `reader` on a thread to its end, so that the child never blocks on a full
+/// pipe, and keeps them all in `sink`; `each` sees every line first.
+pub fn read_lines<R: Read + Send + 'static>(
+    reader: R,
+    sink: Arc<Mutex<Vec<String>>>,
+    mut each: impl FnMut(&str) + Send + 'static,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            each(&line);
+            sink.lock().unwrap().push(line);
+        }
+    })
+}
+
+/// [`read_lines`], and the first line that `pick` maps to `Some`, waiting at most `timeout`.
 pub fn first_line_matching<R: Read + Send + 'static, T: Send + 'static>(
     reader: R,
     timeout: Duration,
@@ -170,16 +200,12 @@ pub fn first_line_matching<R: Read + Send + 'static, T: Send + 'static>(
     pick: impl Fn(&str) -> Option<T> + Send + 'static,
 ) -> (Option<T>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            if let Some(found) = pick(&line) {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(found);
-                }
+    let mut tx = Some(tx);
+    let thread = read_lines(reader, sink, move |line| {
+        if let Some(found) = pick(line) {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(found);
             }
-            sink.lock().unwrap().push(line);
         }
     });
     (rx.recv_timeout(timeout).ok(), thread)

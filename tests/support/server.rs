@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
@@ -15,8 +16,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-/// Every wait in these tests is bounded by this.
-pub const LIMIT: Duration = Duration::from_secs(10);
+/// Every wait in these tests is bounded by this. Generous, so that a slow machine is not a
+/// failure: a test that hangs still fails, only later.
+pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// Awaits `future`, failing the test after [`LIMIT`].
 pub async fn bounded<F: Future>(future: F) -> F::Output {
@@ -51,6 +53,17 @@ where
                     .await;
             });
         }
+    });
+    addr
+}
+
+/// Serves an axum `router` on 127.0.0.1:0 with `axum::serve`, as the examples do (not
+/// [`serve`]), so that the tests of the examples' routers see the examples' server.
+pub async fn serve_router(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
     });
     addr
 }
