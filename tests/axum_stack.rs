@@ -1,9 +1,9 @@
-//! The axum example's stack over real TCP: compression that never touches media, signed URLs
-//! in front of the files, and what tower-http's timeouts and a concurrency limit do to
-//! `RangeFileService`. The router is the example's own (`examples/support/axum_app.rs`).
+//! The axum example's stack over real TCP: compression that never touches media, and signed
+//! URLs in front of the files; the router is the example's own
+//! (`examples/support/axum_app.rs`), and the last test runs the example binary. Its timeouts
+//! and concurrency limit are in `axum_limits.rs`.
 
-mod harness;
-use harness::example_binary;
+mod support;
 
 #[path = "../examples/support/axum_app.rs"]
 #[allow(dead_code)]
@@ -12,87 +12,36 @@ mod axum_app;
 #[allow(dead_code)]
 mod signed_url;
 
-use std::future::Future;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use bytes::Bytes;
-use http::header::HeaderMap;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::net::TcpListener;
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::Predicate;
 use tower_range::source::MemoryReader;
-use tower_range::{MemorySource, Opened, RangeFileService, Source, SourceReader};
+use tower_range::{MemorySource, Opened, RangeFileService, Source};
 
 use axum_app::{AppConfig, Limits};
 use signed_url::{SignedUrlLayer, UrlSigner};
+use support::{
+    get, http1_client, http2_client, sample, sample_path, send, serve_router, temp_file,
+    url_request, Reply, Server, LIMIT,
+};
 
-/// Every wait in these tests is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "a test secret that is long enough to be a real one";
 const AE_BOTH: (&str, &str) = ("accept-encoding", "gzip, br");
-
-fn sample_path() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
-}
-
-fn sample() -> Vec<u8> {
-    std::fs::read(sample_path()).expect("the bundled sample")
-}
 
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// A file in a fresh temporary directory, removed on drop.
-struct TempFile {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl TempFile {
-    fn new(name: &str, bytes: &[u8]) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tower-range-axum-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        Self { dir, path }
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    addr
 }
 
 fn config(second: PathBuf) -> AppConfig {
@@ -103,70 +52,6 @@ fn config(second: PathBuf) -> AppConfig {
         url_ttl: signed_url::DEFAULT_TTL,
         limits: Limits::default(),
     }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-}
-
-fn client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-fn request(
-    method: Method,
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"));
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    builder.body(Full::default()).unwrap()
-}
-
-/// Sends and waits for the head only.
-async fn head_of(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> Response<Incoming> {
-    tokio::time::timeout(WAIT, client.request(request))
-        .await
-        .expect("the response head in time")
-        .expect("a response")
-}
-
-async fn send_with(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> Reply {
-    let response = head_of(client, request).await;
-    let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(WAIT, body.collect())
-        .await
-        .expect("the body in time")
-        .expect("a complete body")
-        .to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
-}
-
-async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    send_with(&client(), request(Method::GET, addr, path, headers)).await
 }
 
 fn gunzip(bytes: &[u8]) -> String {
@@ -201,10 +86,10 @@ fn assert_not_encoded(reply: &Reply) {
 
 #[tokio::test]
 async fn the_page_is_compressed_and_embeds_signed_urls_that_stream() {
-    let tone = TempFile::new("tone.mp3", &b"tone".repeat(10_000));
-    let addr = serve(axum_app::app(&config(tone.path.clone()))).await;
+    let tone = temp_file("page-tone", "tone.mp3", &b"tone".repeat(10_000));
+    let addr = serve_router(axum_app::app(&config(tone.clone()))).await;
 
-    let page = get(addr, "/", &[("accept-encoding", "gzip")]).await;
+    let page = get(&http1_client(), addr, "/", &[("accept-encoding", "gzip")]).await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.header("content-encoding"), Some("gzip"));
     assert_eq!(page.header("vary"), Some("accept-encoding"));
@@ -213,9 +98,9 @@ async fn the_page_is_compressed_and_embeds_signed_urls_that_stream() {
     assert!(html.starts_with("<!doctype html>"), "{html}");
     assert!(page.body.len() < html.len(), "gzip made it smaller");
 
-    let brotli = get(addr, "/", &[("accept-encoding", "br")]).await;
+    let brotli = get(&http1_client(), addr, "/", &[("accept-encoding", "br")]).await;
     assert_eq!(brotli.header("content-encoding"), Some("br"));
-    let plain = get(addr, "/", &[]).await;
+    let plain = get(&http1_client(), addr, "/", &[]).await;
     assert_eq!(plain.header("content-encoding"), None);
     assert!(String::from_utf8(plain.body.to_vec())
         .unwrap()
@@ -238,14 +123,14 @@ async fn the_page_is_compressed_and_embeds_signed_urls_that_stream() {
     assert!(html.contains("type=\"audio/mpeg\""));
 
     // Each streams its own file, byte for byte.
-    let video = get(addr, &urls[0], &[AE_BOTH]).await;
+    let video = get(&http1_client(), addr, &urls[0], &[AE_BOTH]).await;
     assert_eq!(video.status, StatusCode::OK);
     assert_eq!(video.body, sample());
-    let second = get(addr, &urls[1], &[AE_BOTH]).await;
+    let second = get(&http1_client(), addr, &urls[1], &[AE_BOTH]).await;
     assert_eq!(second.status, StatusCode::OK);
-    assert_eq!(second.body, std::fs::read(&tone.path).unwrap());
+    assert_eq!(second.body, std::fs::read(&tone).unwrap());
 
-    let missing = get(addr, "/nope", &[]).await;
+    let missing = get(&http1_client(), addr, "/nope", &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -255,13 +140,13 @@ async fn media_is_never_compressed_and_keeps_its_headers() {
     let len = sample.len();
     // Very compressible audio: only the predicate keeps gzip away from it.
     let tone_bytes = b"la".repeat(100_000);
-    let tone = TempFile::new("tone.mp3", &tone_bytes);
-    let config = config(tone.path.clone());
+    let tone = temp_file("media-tone", "tone.mp3", &tone_bytes);
+    let config = config(tone);
     let video_url = config.signer.sign("/video", config.url_ttl);
     let tone_url = config.signer.sign("/video2", config.url_ttl);
-    let addr = serve(axum_app::app(&config)).await;
+    let addr = serve_router(axum_app::app(&config)).await;
 
-    let full = get(addr, &video_url, &[AE_BOTH]).await;
+    let full = get(&http1_client(), addr, &video_url, &[AE_BOTH]).await;
     assert_eq!(full.status, StatusCode::OK);
     assert_not_encoded(&full);
     assert_eq!(full.header("content-type"), Some("video/mp4"));
@@ -270,7 +155,13 @@ async fn media_is_never_compressed_and_keeps_its_headers() {
     assert!(etag.starts_with('"'), "a strong ETag: {etag}");
     assert_eq!(full.body, sample);
 
-    let part = get(addr, &video_url, &[AE_BOTH, ("range", "bytes=1000-1999")]).await;
+    let part = get(
+        &http1_client(),
+        addr,
+        &video_url,
+        &[AE_BOTH, ("range", "bytes=1000-1999")],
+    )
+    .await;
     assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
     assert_not_encoded(&part);
     assert_eq!(part.header("content-length"), Some("1000"));
@@ -281,13 +172,20 @@ async fn media_is_never_compressed_and_keeps_its_headers() {
     assert_eq!(part.header("etag"), Some(etag.as_str()));
     assert_eq!(part.body, sample[1000..2000]);
 
-    let suffix = get(addr, &video_url, &[AE_BOTH, ("range", "bytes=-500")]).await;
+    let suffix = get(
+        &http1_client(),
+        addr,
+        &video_url,
+        &[AE_BOTH, ("range", "bytes=-500")],
+    )
+    .await;
     assert_eq!(suffix.status, StatusCode::PARTIAL_CONTENT);
     assert_not_encoded(&suffix);
     assert_eq!(suffix.body, sample[len - 500..]);
 
     // Several ranges: multipart/byteranges has no Content-Range, and is not compressed either.
     let multi = get(
+        &http1_client(),
         addr,
         &video_url,
         &[AE_BOTH, ("range", "bytes=0-99,5000-5099")],
@@ -310,12 +208,9 @@ async fn media_is_never_compressed_and_keeps_its_headers() {
     }
 
     // The same over HTTP/2 (h2c): axum::serve speaks both on one port.
-    let h2 = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
-    let part2 = send_with(
-        &h2,
-        request(
+    let part2 = send(
+        &http2_client(),
+        url_request(
             Method::GET,
             addr,
             &video_url,
@@ -328,12 +223,18 @@ async fn media_is_never_compressed_and_keeps_its_headers() {
     assert_eq!(part2.body, sample[1000..2000]);
 
     // Audio from the second route, whole and in part: never encoded.
-    let audio = get(addr, &tone_url, &[AE_BOTH]).await;
+    let audio = get(&http1_client(), addr, &tone_url, &[AE_BOTH]).await;
     assert_eq!(audio.status, StatusCode::OK);
     assert_eq!(audio.header("content-type"), Some("audio/mpeg"));
     assert_not_encoded(&audio);
     assert_eq!(audio.body, tone_bytes);
-    let audio_part = get(addr, &tone_url, &[AE_BOTH, ("range", "bytes=10-19")]).await;
+    let audio_part = get(
+        &http1_client(),
+        addr,
+        &tone_url,
+        &[AE_BOTH, ("range", "bytes=10-19")],
+    )
+    .await;
     assert_eq!(audio_part.status, StatusCode::PARTIAL_CONTENT);
     assert_not_encoded(&audio_part);
     assert_eq!(audio_part.body, tone_bytes[10..20]);
@@ -417,7 +318,7 @@ async fn unsigned_forged_and_expired_urls_get_403_and_not_one_byte() {
         .layer(SignedUrlLayer::new(signer.clone()))
         .service(axum_app::file_service(counted, &config.limits));
     let router = axum_app::app(&config).route_service("/counted", counted);
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
 
     let now = unix_now();
     let good = signer.sign("/video", config.url_ttl);
@@ -457,7 +358,7 @@ async fn unsigned_forged_and_expired_urls_get_403_and_not_one_byte() {
     ];
     for (url, reason) in &refused {
         for headers in [&[][..], &[("range", "bytes=0-99")][..]] {
-            let reply = get(addr, url, headers).await;
+            let reply = get(&http1_client(), addr, url, headers).await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{url}");
             let text = std::str::from_utf8(&reply.body).unwrap();
             assert!(
@@ -484,11 +385,11 @@ async fn unsigned_forged_and_expired_urls_get_403_and_not_one_byte() {
 
     // A valid URL streams, and its signature survives no change of path.
     let counted_url = signer.sign("/counted", config.url_ttl);
-    let ok = get(addr, &counted_url, &[]).await;
+    let ok = get(&http1_client(), addr, &counted_url, &[]).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body, secret_bytes);
     assert_eq!(opens.load(Ordering::SeqCst), 1);
-    let ok = get(addr, &good, &[]).await;
+    let ok = get(&http1_client(), addr, &good, &[]).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body, sample);
 }
@@ -499,22 +400,35 @@ async fn ranges_and_conditionals_work_through_the_signed_layer() {
     let len = sample.len();
     let config = config(sample_path());
     let url = config.signer.sign("/video", config.url_ttl);
-    let addr = serve(axum_app::app(&config)).await;
+    let addr = serve_router(axum_app::app(&config)).await;
 
-    let full = get(addr, &url, &[]).await;
+    let full = get(&http1_client(), addr, &url, &[]).await;
     let etag = full.header("etag").unwrap().to_owned();
     let modified = full.header("last-modified").unwrap().to_owned();
 
-    let not_modified = get(addr, &url, &[AE_BOTH, ("if-none-match", &etag)]).await;
+    let not_modified = get(
+        &http1_client(),
+        addr,
+        &url,
+        &[AE_BOTH, ("if-none-match", &etag)],
+    )
+    .await;
     assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
     assert!(not_modified.body.is_empty());
     assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
     assert_eq!(not_modified.header("content-encoding"), None);
 
-    let since = get(addr, &url, &[("if-modified-since", &modified)]).await;
+    let since = get(
+        &http1_client(),
+        addr,
+        &url,
+        &[("if-modified-since", &modified)],
+    )
+    .await;
     assert_eq!(since.status, StatusCode::NOT_MODIFIED);
 
     let resumed = get(
+        &http1_client(),
         addr,
         &url,
         &[AE_BOTH, ("if-range", &etag), ("range", "bytes=100-199")],
@@ -525,6 +439,7 @@ async fn ranges_and_conditionals_work_through_the_signed_layer() {
 
     // A stale validator in If-Range: the whole, current representation.
     let stale = get(
+        &http1_client(),
         addr,
         &url,
         &[
@@ -538,10 +453,16 @@ async fn ranges_and_conditionals_work_through_the_signed_layer() {
     assert_not_encoded(&stale);
     assert_eq!(stale.body, sample);
 
-    let failed = get(addr, &url, &[("if-match", "\"nope\"")]).await;
+    let failed = get(&http1_client(), addr, &url, &[("if-match", "\"nope\"")]).await;
     assert_eq!(failed.status, StatusCode::PRECONDITION_FAILED);
 
-    let unsatisfiable = get(addr, &url, &[AE_BOTH, ("range", &format!("bytes={len}-"))]).await;
+    let unsatisfiable = get(
+        &http1_client(),
+        addr,
+        &url,
+        &[AE_BOTH, ("range", &format!("bytes={len}-"))],
+    )
+    .await;
     assert_eq!(unsatisfiable.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
         unsatisfiable.header("content-range"),
@@ -549,7 +470,11 @@ async fn ranges_and_conditionals_work_through_the_signed_layer() {
     );
     assert_eq!(unsatisfiable.header("content-encoding"), None);
 
-    let head = send_with(&client(), request(Method::HEAD, addr, &url, &[AE_BOTH])).await;
+    let head = send(
+        &http1_client(),
+        url_request(Method::HEAD, addr, &url, &[AE_BOTH]),
+    )
+    .await;
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(
         head.header("content-length"),
@@ -566,301 +491,44 @@ async fn ranges_and_conditionals_work_through_the_signed_layer() {
 }
 
 async fn get_method(addr: SocketAddr, method: Method, path: &str) -> StatusCode {
-    send_with(&client(), request(method, addr, path, &[]))
+    send(&http1_client(), url_request(method, addr, path, &[]))
         .await
         .status
 }
 
-/// `MemorySource` made slow: a delayed open, delayed reads, or reads that never finish.
-#[derive(Debug, Clone, Default)]
-struct Slow {
-    bytes: Bytes,
-    open_delay: Duration,
-    read_delay: Duration,
-    /// Reads from this one on never finish.
-    stall_from: Option<usize>,
-}
-
-struct SlowReader {
-    inner: MemoryReader,
-    read_delay: Duration,
-    stall_from: Option<usize>,
-    reads: AtomicUsize,
-}
-
-impl Source for Slow {
-    type Reader = SlowReader;
-
-    async fn open(&self) -> Result<Opened<SlowReader>, tower_range::OpenError> {
-        tokio::time::sleep(self.open_delay).await;
-        let Opened { metadata, reader } = MemorySource::new(self.bytes.clone()).open().await?;
-        Ok(Opened {
-            metadata,
-            reader: SlowReader {
-                inner: reader,
-                read_delay: self.read_delay,
-                stall_from: self.stall_from,
-                reads: AtomicUsize::new(0),
-            },
-        })
-    }
-}
-
-impl SourceReader for SlowReader {
-    type Read = Pin<Box<dyn Future<Output = Result<Bytes, tower_range::Error>> + Send>>;
-
-    fn read_at(&self, offset: u64, len: usize) -> Self::Read {
-        let n = self.reads.fetch_add(1, Ordering::SeqCst);
-        let stall = self.stall_from.is_some_and(|from| n >= from);
-        let delay = self.read_delay;
-        let read = self.inner.read_at(offset, len);
-        Box::pin(async move {
-            if stall {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(delay).await;
-            read.await
-        })
-    }
-}
-
-fn pattern(len: usize) -> Bytes {
-    (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-/// The stack around one route serving `source`, reading on demand in 8 KiB frames.
-fn slow_app(source: Slow, limits: &Limits) -> Router {
-    let service = RangeFileService::from_source(source)
-        .frame_size(8 * 1024)
-        .read_ahead(0);
-    let router = Router::new()
-        .route_service("/slow", axum_app::file_service(service, limits))
-        .route_service(
-            "/video",
-            axum_app::file_service(RangeFileService::new(sample_path()), limits),
-        );
-    axum_app::stack(router, limits)
-}
-
-#[tokio::test]
-async fn the_timeout_answers_503_when_the_head_is_late() {
-    let limits = Limits {
-        head_timeout: Duration::from_millis(200),
-        ..Limits::default()
-    };
-    let source = Slow {
-        bytes: pattern(1000),
-        open_delay: Duration::from_secs(3),
-        ..Slow::default()
-    };
-    let addr = serve(slow_app(source, &limits)).await;
-    let started = Instant::now();
-    let reply = get(addr, "/slow", &[]).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(reply.body.is_empty());
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(2),
-        "{elapsed:?}"
-    );
-}
-
-#[tokio::test]
-async fn the_timeout_does_not_cut_a_stream_already_started() {
-    let limits = Limits {
-        head_timeout: Duration::from_millis(200),
-        ..Limits::default()
-    };
-    // Ten frames, 100 ms each: the body takes five times the timeout.
-    let bytes = pattern(80 * 1024);
-    let source = Slow {
-        bytes: bytes.clone(),
-        read_delay: Duration::from_millis(100),
-        ..Slow::default()
-    };
-    let addr = serve(slow_app(source, &limits)).await;
-    let started = Instant::now();
-    let reply = get(addr, "/slow", &[]).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, bytes);
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-
-    let reply = get(addr, "/slow", &[("range", "bytes=8192-40959")]).await;
-    assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(reply.body, bytes[8192..40960]);
-}
-
-#[tokio::test]
-async fn a_stalled_source_is_cut_by_the_body_idle_timeout() {
-    let limits = Limits {
-        body_idle_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
-    let bytes = pattern(80 * 1024);
-    let source = Slow {
-        bytes: bytes.clone(),
-        stall_from: Some(2),
-        ..Slow::default()
-    };
-    let addr = serve(slow_app(source, &limits)).await;
-    let started = Instant::now();
-    let response = head_of(&client(), request(Method::GET, addr, "/slow", &[])).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-length"], "81920");
-    let mut body = response.into_body();
-    let mut received = Vec::new();
-    let outcome = tokio::time::timeout(WAIT, async {
-        loop {
-            match body.frame().await {
-                Some(Ok(frame)) => received.extend_from_slice(&frame.into_data().unwrap()),
-                Some(Err(error)) => return Err(error),
-                None => return Ok(()),
-            }
-        }
-    })
-    .await
-    .expect("the cut in time");
-    assert!(outcome.is_err(), "the body must fail, not end");
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    // Two frames were read before the source stalled; no byte beyond them.
-    assert!(received.len() <= 16 * 1024, "{}", received.len());
-    assert_eq!(received, bytes[..received.len()]);
-}
-
-#[tokio::test]
-async fn the_concurrency_limit_queues_heads_not_streams() {
-    let limits = Limits {
-        concurrency: 2,
-        ..Limits::default()
-    };
-    let bytes = pattern(64 * 1024);
-    let source = Slow {
-        bytes: bytes.clone(),
-        open_delay: Duration::from_millis(300),
-        ..Slow::default()
-    };
-    let addr = serve(slow_app(source, &limits)).await;
-
-    // Four at once with room for two: all complete, in two waves of opens.
-    let started = Instant::now();
-    let requests = (0..4).map(|_| get(addr, "/slow", &[]));
-    let replies = futures_util::future::join_all(requests).await;
-    for reply in &replies {
-        assert_eq!(reply.status, StatusCode::OK);
-        assert_eq!(reply.body, bytes);
-    }
-    assert!(
-        started.elapsed() >= Duration::from_millis(600),
-        "{:?}",
-        started.elapsed()
-    );
-
-    // Streams hold no slot: with two bodies open whose source has stalled for good, a third
-    // request is still answered.
-    let stuck = Slow {
-        bytes: bytes.clone(),
-        stall_from: Some(1),
-        ..Slow::default()
-    };
-    let stuck = RangeFileService::from_source(stuck)
-        .frame_size(8 * 1024)
-        .read_ahead(0);
-    let router = Router::new()
-        .route_service("/stuck", axum_app::file_service(stuck, &limits))
-        .route_service(
-            "/video",
-            axum_app::file_service(RangeFileService::new(sample_path()), &limits),
-        );
-    let addr = serve(axum_app::stack(router, &limits)).await;
-    let client = client();
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let response = head_of(&client, request(Method::GET, addr, "/stuck", &[])).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let mut body = response.into_body();
-        let first = tokio::time::timeout(WAIT, body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.into_data().unwrap(), bytes[..8 * 1024]);
-        held.push(body);
-    }
-    let third = get(addr, "/video", &[("range", "bytes=0-9")]).await;
-    assert_eq!(third.status, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(third.body, sample()[..10]);
-    for body in &held {
-        assert!(
-            !http_body::Body::is_end_stream(body),
-            "the held streams are still open"
-        );
-    }
-    drop(held);
-}
-
 #[tokio::test]
 async fn the_example_prints_its_url_and_a_signed_one_and_stops_on_sigterm() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-
-    let mut child = Command::new(example_binary("axum"))
-        .args(["--addr", "127.0.0.1:0"])
-        .env("SIGNING_SECRET", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let first = lines.next().unwrap().unwrap();
-        let second = lines.next().unwrap().unwrap();
-        (first, second)
-    });
-    let (first, second) = tokio::time::timeout(WAIT, lines).await.unwrap().unwrap();
-    let expected = format!("serving {} at http://127.0.0.1:", sample_path().display());
-    assert!(
-        first.starts_with(&expected) && first.ends_with('/'),
-        "{first}"
-    );
-    let addr: SocketAddr = first[expected.len() - "127.0.0.1:".len()..]
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let example = Server::start_example("axum", &[], &[("SIGNING_SECRET", SECRET)]);
+    example.assert_serving(&sample_path());
+    let addr = example.addr;
+    let second = &example.stdout_lines(2, LIMIT)[1];
     let prefix = format!("signed video URL (valid 21600 s): http://{addr}");
-    let signed = second.strip_prefix(&prefix).expect(&second);
+    let signed = second.strip_prefix(&prefix).expect(second);
     assert!(UrlSigner::new(SECRET)
         .verify(&signed.parse().unwrap())
         .is_ok());
 
-    let page = get(addr, "/", &[("accept-encoding", "gzip")]).await;
+    let page = get(&http1_client(), addr, "/", &[("accept-encoding", "gzip")]).await;
     assert_eq!(page.header("content-encoding"), Some("gzip"));
     assert_eq!(video_urls(&gunzip(&page.body)).len(), 2);
-    let range = get(addr, signed, &[AE_BOTH, ("range", "bytes=0-99")]).await;
+    let range = get(
+        &http1_client(),
+        addr,
+        signed,
+        &[AE_BOTH, ("range", "bytes=0-99")],
+    )
+    .await;
     assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
     assert_not_encoded(&range);
     assert_eq!(range.body, sample()[..100]);
-    assert_eq!(get(addr, "/video", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&http1_client(), addr, "/video", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not stop on SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = example
+        .stop_with_async(libc::SIGTERM, LIMIT)
+        .await
+        .expect("the example did not stop on SIGTERM");
     assert!(status.success(), "{status}");
 }

@@ -129,7 +129,7 @@ impl Run {
 /// the end, seek to 1 s and play on, check `video.error`, the frame and the server's answers.
 async fn play_and_seek(programs: &Programs, name: &str, video: &Path) -> Run {
     let started = Instant::now();
-    let dir = support::scratch_dir(&format!("browser-{name}"));
+    let dir = support::temp_dir(&format!("browser-{name}"));
 
     let server = Server::start(video);
     let proxy = ThrottleProxy::start(server.addr, THROTTLE_BYTES_PER_SEC);
@@ -500,36 +500,19 @@ impl ChromeDriver {
         let stdout = child.stdout.take().unwrap();
         let child = ChildGuard(Some(child));
         let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                use std::io::BufRead;
-                let mut tx = Some(tx);
-                for line in std::io::BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(port) = line
-                        .split("started successfully on port ")
-                        .nth(1)
-                        .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok())
-                    {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(port);
-                        }
-                    }
-                    output.lock().unwrap().push(line);
-                }
+        let (port, _reader) =
+            support::first_line_matching(stdout, Duration::from_secs(20), output.clone(), |line| {
+                line.split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok())
             });
-        }
-        let port = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} did not report its port within 20 s: {:?}",
-                    binary.display(),
-                    output.lock().unwrap()
-                )
-            });
+        let port = port.unwrap_or_else(|| {
+            panic!(
+                "{} did not report its port within 20 s: {:?}",
+                binary.display(),
+                output.lock().unwrap()
+            )
+        });
         ChromeDriver {
             child,
             port,

@@ -16,17 +16,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{assert_same_bytes, header, Access, Server, ThrottleProxy};
+use support::{assert_same_bytes, header_in, sample_path, Access, Server, ThrottleProxy};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn sample() -> PathBuf {
-    support::manifest_dir().join("media/sample.mp4")
-}
 
 /// A response as `curl` saw it.
 struct Fetched {
@@ -37,7 +33,7 @@ struct Fetched {
 
 impl Fetched {
     fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
+        header_in(&self.headers, name)
     }
 }
 
@@ -87,9 +83,9 @@ fn assert_single_part(got: &Fetched, file: &[u8], first: usize, last: usize) {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_single_range() {
-    let dir = support::scratch_dir("curl-single");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let dir = support::temp_dir("curl-single");
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "1000-20999"]);
     assert_single_part(&got, &file, 1000, 20999);
     assert_eq!(got.header("accept-ranges"), Some("bytes"));
@@ -102,10 +98,10 @@ fn curl_single_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_suffix_range() {
-    let dir = support::scratch_dir("curl-suffix");
-    let file = support::read(&sample());
+    let dir = support::temp_dir("curl-suffix");
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "-5000"]);
     assert_single_part(&got, &file, len - 5000, len - 1);
     // A suffix longer than the file is the whole file, still as a 206.
@@ -120,10 +116,10 @@ fn curl_suffix_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_open_ended_range() {
-    let dir = support::scratch_dir("curl-open-ended");
-    let file = support::read(&sample());
+    let dir = support::temp_dir("curl-open-ended");
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let got = curl(&dir, &server.url("/video"), &["-r", "1000000-"]);
     assert_single_part(&got, &file, 1_000_000, len - 1);
     let got = curl(&dir, &server.url("/video"), &["-r", "0-"]);
@@ -133,10 +129,10 @@ fn curl_open_ended_range() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_past_eof_ranges() {
-    let dir = support::scratch_dir("curl-past-eof");
-    let file = support::read(&sample());
+    let dir = support::temp_dir("curl-past-eof");
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     // Wholly past the end: 416 with the current length.
     let got = curl(
         &dir,
@@ -163,10 +159,10 @@ fn curl_past_eof_ranges() {
 #[test]
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_multiple_ranges_multipart() {
-    let dir = support::scratch_dir("curl-multi");
-    let file = support::read(&sample());
+    let dir = support::temp_dir("curl-multi");
+    let file = support::sample();
     let len = file.len();
-    let server = Server::start(&sample());
+    let server = Server::start(&sample_path());
     let wanted = [(0usize, 99usize), (5000, 5999), (1_000_000, 1_000_499)];
     let spec = wanted
         .iter()
@@ -189,10 +185,10 @@ fn curl_multiple_ranges_multipart() {
     assert_eq!(parts.len(), wanted.len(), "parts: {}", parts.len());
     for ((headers, body), (first, last)) in parts.iter().zip(wanted) {
         assert_eq!(
-            header(headers, "content-range"),
+            header_in(headers, "content-range"),
             Some(format!("bytes {first}-{last}/{len}").as_str())
         );
-        assert_eq!(header(headers, "content-type"), Some("video/mp4"));
+        assert_eq!(header_in(headers, "content-type"), Some("video/mp4"));
         assert_same_bytes(&format!("part {first}-{last}"), body, &file[first..=last]);
     }
     let log = server.wait_for_accesses("/video", 1, TIMEOUT);
@@ -211,9 +207,9 @@ fn partial_download(path: &Path, file: &[u8], have: usize) {
 #[ignore = "needs curl: cargo test --test clients -- --ignored"]
 fn curl_resumes_a_partial_download() {
     let curl = support::require_program("curl", "curl");
-    let dir = support::scratch_dir("curl-resume");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let dir = support::temp_dir("curl-resume");
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     let out = dir.join("video.mp4");
     let have = 400_000;
     partial_download(&out, &file, have);
@@ -238,9 +234,9 @@ fn curl_resumes_a_partial_download() {
 #[ignore = "needs wget: cargo test --test clients -- --ignored"]
 fn wget_resumes_a_partial_download() {
     let wget = support::require_program("wget", "wget");
-    let dir = support::scratch_dir("wget-resume");
-    let file = support::read(&sample());
-    let server = Server::start(&sample());
+    let dir = support::temp_dir("wget-resume");
+    let file = support::sample();
+    let server = Server::start(&sample_path());
     // wget names the file after the URL's last segment: "video".
     let out = dir.join("video");
     let have = 321_000;
@@ -267,7 +263,7 @@ fn wget_resumes_a_partial_download() {
 #[ignore = "needs aria2c: cargo test --test clients -- --ignored"]
 fn aria2c_segmented_download() {
     let aria2c = support::require_program("aria2c", "aria2");
-    let dir = support::scratch_dir("aria2c");
+    let dir = support::temp_dir("aria2c");
     // aria2c splits no finer than 1 MiB (-k), so four segments need a file of several MiB:
     // 8 MiB of deterministic pseudo-random bytes.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -2,15 +2,15 @@
 //! the page is compressed; the video (whole), a multipart `206` and a `304` are not. The same
 //! requests through a plain `CompressionLayer::new()` show what the predicate prevents.
 
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use bytes::Bytes;
-use harness::{bounded, content, request, serve, temp_dir, Client, Protocol};
 use http::StatusCode;
 use http_body_util::BodyExt;
+use support::{bounded, content, request, serve, temp_dir, Client, Protocol};
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_range::{MemorySource, RangeFileService};
@@ -75,7 +75,7 @@ async fn the_page_is_compressed_and_media_partial_and_304_answers_are_not() {
     assert_eq!(multipart.parts.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(multipart.header("content-encoding"), None);
     let parts =
-        harness::multipart_parts(multipart.header("content-type").unwrap(), &multipart.body);
+        support::multipart_parts(multipart.header("content-type").unwrap(), &multipart.body);
     assert_eq!(parts[1].1, bytes[5000..5100]);
 
     let etag = video.header("etag").unwrap().to_owned();

@@ -1,56 +1,29 @@
 //! The example server binary, run as users run it: its command line, what it prints, its
 //! routes over real TCP, and its shutdown on Ctrl-C (SIGINT).
 
-mod harness;
-use harness::example_binary;
+mod support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    url: String,
-}
+use support::{content, example_binary, sample, temp_file, Server};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The example server with `args`, its access log on.
 fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(example_binary("server"))
-        .args(args)
-        .args(["--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .rsplit(" at ")
-        .next()
-        .expect("the first line names the URL")
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    Server { child, url }
+    let server = Server::start_example("server", args, &[("RUST_LOG", "info")]);
+    assert_eq!(server.addr.ip(), Ipv4Addr::LOCALHOST, "{}", server.addr);
+    server
 }
 
 /// A minimal blocking HTTP/1.1 GET with `Connection: close`; returns head and body.
-fn get(url: &str, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -66,14 +39,10 @@ fn get(url: &str, path: &str, headers: &[(&str, &str)]) -> (String, Vec<u8>) {
     (head, response[split + 4..].to_vec())
 }
 
-fn sample() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4")).unwrap()
-}
-
 #[test]
 fn serves_the_page_and_the_bundled_video() {
     let server = start(&[]);
-    let (head, body) = get(&server.url, "/", &[]);
+    let (head, body) = get(server.addr, "/", &[]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head
         .to_ascii_lowercase()
@@ -83,23 +52,20 @@ fn serves_the_page_and_the_bundled_video() {
     assert!(page.contains("src=\"/video\" type=\"video/mp4\""), "{page}");
 
     let sample = sample();
-    let (head, body) = get(&server.url, "/video", &[]);
+    let (head, body) = get(server.addr, "/video", &[]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, sample);
-    let (head, body) = get(&server.url, "/video", &[("Range", "bytes=100-199")]);
+    let (head, body) = get(server.addr, "/video", &[("Range", "bytes=100-199")]);
     assert!(head.starts_with("HTTP/1.1 206"), "{head}");
     assert!(head.contains(&format!("content-range: bytes 100-199/{}", sample.len())));
     assert_eq!(body, sample[100..200]);
-    let (head, _) = get(&server.url, "/nothing-here", &[]);
+    let (head, _) = get(server.addr, "/nothing-here", &[]);
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 }
 
 #[test]
 fn the_page_names_the_type_of_the_video_given() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-webm");
-    std::fs::create_dir_all(&dir).unwrap();
-    let video = dir.join("clip.webm");
-    std::fs::write(&video, b"not really webm").unwrap();
+    let video = temp_file("example-webm", "clip.webm", b"not really webm");
     let server = start(&[
         video.to_str().unwrap(),
         "--frame-size",
@@ -107,11 +73,11 @@ fn the_page_names_the_type_of_the_video_given() {
         "--read-ahead",
         "0",
     ]);
-    let (_, body) = get(&server.url, "/", &[]);
+    let (_, body) = get(server.addr, "/", &[]);
     assert!(String::from_utf8(body)
         .unwrap()
         .contains("type=\"video/webm\""));
-    let (head, body) = get(&server.url, "/video", &[]);
+    let (head, body) = get(server.addr, "/video", &[]);
     assert!(head.contains("content-type: video/webm"), "{head}");
     assert_eq!(body, b"not really webm");
 }
@@ -135,33 +101,19 @@ fn a_missing_video_exits_non_zero_with_one_line_before_binding() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_server() {
-    let mut server = start(&[]);
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "still running 10 s after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let authority = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    assert!(std::net::TcpStream::connect(authority).is_err());
+    let server = start(&[]);
+    let addr = server.addr;
+    let status = server
+        .stop_with(libc::SIGINT, Duration::from_secs(10))
+        .expect("still running 10 s after SIGINT");
+    assert!(status.success(), "{status}");
+    assert!(std::net::TcpStream::connect(addr).is_err());
 }
 
 /// Starts the server with short timeouts on a 64 MiB file (too big to sit in socket buffers).
-fn start_with_timeouts() -> (Server, Vec<u8>) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-timeouts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let video = dir.join("big.mp4");
-    let bytes: Vec<u8> = (0..64 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
-    std::fs::write(&video, &bytes).unwrap();
+fn start_with_timeouts(test: &str) -> (Server, Vec<u8>) {
+    let bytes = content(64 * 1024 * 1024);
+    let video = temp_file(test, "big.mp4", &bytes);
     let server = start(&[
         video.to_str().unwrap(),
         "--header-timeout",
@@ -198,17 +150,13 @@ fn time_until_closed(stream: &mut std::net::TcpStream) -> Duration {
 }
 
 fn connect(server: &Server) -> std::net::TcpStream {
-    let authority = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    std::net::TcpStream::connect(authority).unwrap()
+    std::net::TcpStream::connect(server.addr).unwrap()
 }
 
 #[test]
 fn silent_slow_idle_and_stalled_connections_are_dropped_while_others_are_served() {
     use std::io::Write;
-    let (server, bytes) = start_with_timeouts();
+    let (server, bytes) = start_with_timeouts("timeouts-http1");
 
     // Connects and sends nothing.
     let mut silent = connect(&server);
@@ -238,7 +186,7 @@ fn silent_slow_idle_and_stalled_connections_are_dropped_while_others_are_served(
         .unwrap();
 
     // Meanwhile others are served normally.
-    let (head, body) = get(&server.url, "/video", &[("Range", "bytes=1000-1999")]);
+    let (head, body) = get(server.addr, "/video", &[("Range", "bytes=1000-1999")]);
     assert!(head.starts_with("HTTP/1.1 206"), "{head}");
     assert_eq!(body, bytes[1000..2000]);
 
@@ -269,11 +217,7 @@ async fn h2_get(
     hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
     tokio::task::JoinHandle<hyper::Result<()>>,
 ) {
-    let authority = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let (mut send, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(stream),
@@ -290,7 +234,7 @@ async fn h2_get(
 
 #[test]
 fn an_idle_http2_connection_is_dropped() {
-    let (server, _) = start_with_timeouts();
+    let (server, _) = start_with_timeouts("timeouts-idle-http2");
     runtime().block_on(async {
         let (response, _send, connection) = h2_get(&server, "/").await;
         assert_eq!(response.status(), 200);
@@ -309,17 +253,17 @@ fn an_idle_http2_connection_is_dropped() {
 fn an_oversized_request_head_is_refused_with_431() {
     let server = start(&[]);
     let huge = format!("bytes={}", "0-1,".repeat(20 * 1024));
-    let (head, _) = get(&server.url, "/video", &[("Range", &huge)]);
+    let (head, _) = get(server.addr, "/video", &[("Range", &huge)]);
     assert!(head.starts_with("HTTP/1.1 431"), "{head}");
     // And the server still serves.
-    let (head, _) = get(&server.url, "/video", &[("Range", "bytes=0-1")]);
+    let (head, _) = get(server.addr, "/video", &[("Range", "bytes=0-1")]);
     assert!(head.starts_with("HTTP/1.1 206"), "{head}");
 }
 
 #[test]
 fn silent_slow_and_stalled_http2_connections_are_dropped() {
     use std::io::Write;
-    let (server, _) = start_with_timeouts();
+    let (server, _) = start_with_timeouts("timeouts-http2");
     // Sends the HTTP/2 preface and nothing more.
     let mut silent = connect(&server);
     silent

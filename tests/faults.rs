@@ -2,18 +2,18 @@
 //! trait), and many clients that abort mid-download against the example server in a child
 //! process (file descriptors and RSS come back).
 
-mod harness;
+mod support;
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::{bounded, content, example_binary, request, serve, Client, Protocol};
 use http::StatusCode;
 use http_body_util::BodyExt;
+use support::{bounded, content, request, serve, temp_file, Client, Protocol, Server};
 use tokio::sync::watch;
 use tower_range::source::MemoryReader;
 use tower_range::{Error, MemorySource, Opened, RangeFileService, Source, SourceReader};
@@ -127,40 +127,14 @@ async fn requests_queue_while_the_disk_hangs_and_are_answered_exactly_when_it_re
     }
 }
 
-struct ChildServer {
-    child: Child,
-    authority: String,
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(video: &std::path::Path) -> ChildServer {
-    let mut child = Command::new(example_binary("server"))
-        .args([video.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the example server is built by `cargo test`");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
+/// The example server serving `video`, its access log off: this test measures the server, not
+/// its logging.
+fn start_server(video: &std::path::Path) -> Server {
+    Server::start_example(
+        "server",
+        &[video.to_str().unwrap()],
+        &[("RUST_LOG", "warn")],
     )
-    .unwrap();
-    let authority = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    ChildServer { child, authority }
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -179,8 +153,8 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Downloads the first 64 KiB of the video and hangs up.
-fn aborted_download(authority: &str) {
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+fn aborted_download(addr: SocketAddr) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -199,15 +173,13 @@ fn aborted_download(authority: &str) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thousand_aborted_downloads_leave_no_descriptors_and_no_memory_behind() {
-    let dir = harness::temp_dir("aborted-downloads");
-    let video = dir.join("big.mp4");
-    std::fs::write(&video, content(64 * 1024 * 1024)).unwrap();
+    let video = temp_file("aborted-downloads", "big.mp4", &content(64 * 1024 * 1024));
     let server = start_server(&video);
-    let pid = server.child.id();
+    let pid = server.pid();
     // Warm up (thread pools and allocator arenas reach their working size), then take the
     // baseline.
     for _ in 0..1000 {
-        aborted_download(&server.authority);
+        aborted_download(server.addr);
     }
     std::thread::sleep(Duration::from_millis(300));
     let baseline_fds = open_fds(pid);
@@ -225,7 +197,7 @@ fn a_thousand_aborted_downloads_leave_no_descriptors_and_no_memory_behind() {
         }
     };
     for _ in 0..1000 {
-        aborted_download(&server.authority);
+        aborted_download(server.addr);
     }
     settle(&|| open_fds(pid) <= baseline_fds);
     settle(&|| rss_kib(pid) <= baseline_rss + baseline_rss / 10);

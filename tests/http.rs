@@ -1,13 +1,13 @@
 //! RangeFileService over real TCP, HTTP/1.1 and HTTP/2: every behaviour of RFC 9110 §13–§15
 //! the service promises, bytes compared with the file.
 
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use harness::{content, fetch, header, multipart_parts, serve, temp_dir, Protocol};
 use http::StatusCode;
+use support::{content, fetch, header, multipart_parts, serve, temp_file, Protocol};
 use tower_range::RangeFileService;
 
 const LEN: usize = 100_000;
@@ -19,10 +19,8 @@ struct Fixture {
 }
 
 async fn fixture(name: &str) -> Fixture {
-    let dir = temp_dir(name);
-    let path = dir.join("clip.mp4");
     let bytes = content(LEN);
-    std::fs::write(&path, &bytes).unwrap();
+    let path = temp_file(name, "clip.mp4", &bytes);
     // Small frames, so that every response spans many of them.
     let service = RangeFileService::new(&path)
         .frame_size(4096)
@@ -233,9 +231,7 @@ both_protocols! {
 
 #[tokio::test]
 async fn an_empty_file_is_200_and_any_range_on_it_416() {
-    let dir = temp_dir("empty-file");
-    let path = dir.join("empty.bin");
-    std::fs::write(&path, b"").unwrap();
+    let path = temp_file("empty-file", "empty.bin", b"");
     let addr = serve(RangeFileService::new(&path)).await;
     let (parts, body) = fetch(addr, Protocol::Http1, "GET", &[]).await;
     assert_eq!(parts.status, StatusCode::OK);

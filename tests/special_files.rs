@@ -5,17 +5,17 @@
 //! with the inline fast path on and off. The example server refuses a FIFO at start-up.
 #![cfg(unix)]
 
-mod harness;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{bounded, example_binary, request, serve, temp_dir, Client, Protocol};
 use http::StatusCode;
 use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
+use support::{bounded, example_binary, request, serve, temp_dir, Client, Protocol};
 use tower::Service;
 use tower_range::{FileSource, MemorySource, RangeFileService};
 

@@ -2,7 +2,7 @@
 //! closed when a client goes away, responses cut (never padded or mixed) when the file changes
 //! under them, and open errors mapped to statuses.
 
-mod harness;
+mod support;
 
 use std::convert::Infallible;
 use std::io::{self, Write};
@@ -15,10 +15,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use harness::{bounded, content, fetch, header, request, serve, temp_dir, Client, Protocol};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use support::{
+    bounded, content, fetch, header, request, serve, temp_dir, temp_file, Client, Protocol,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceBuilder;
@@ -256,9 +258,8 @@ impl RawResponse {
 }
 
 fn big_file(test: &str, len: usize) -> (PathBuf, Vec<u8>) {
-    let path = temp_dir(test).join("big.mp4");
     let bytes = content(len);
-    std::fs::write(&path, &bytes).unwrap();
+    let path = temp_file(test, "big.mp4", &bytes);
     (path.canonicalize().unwrap(), bytes)
 }
 

@@ -2,103 +2,28 @@
 //! HTTP/1.1, native gRPC over h2c, and the page and `/video` with ranges. The router is the
 //! example's own (`examples/support/tonic_web_app.rs`); the last test runs the example binary.
 
-mod harness;
-use harness::example_binary;
+mod support;
 
 #[path = "../examples/support/tonic_web_app.rs"]
 #[allow(dead_code)]
 mod tonic_web_app;
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::net::TcpListener;
+use http::{Method, Request, StatusCode, Version};
+use http_body_util::Full;
 
+use support::{
+    get, http1_client, http2_client, sample, sample_path, send, serve_router, temp_file, Server,
+    LIMIT,
+};
 use tonic_web_app::{grpc_web_frame, health_check_request, VIDEO_HEALTH};
-
-/// Every wait in these tests is bounded by this.
-const WAIT: Duration = Duration::from_secs(20);
 
 const SERVING: u64 = 1;
 const NOT_SERVING: u64 = 2;
-
-fn sample_path() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/media/sample.mp4"))
-}
-
-fn sample() -> Vec<u8> {
-    std::fs::read(sample_path()).expect("the bundled sample")
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    addr
-}
-
-fn http1() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-fn http2() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http()
-}
-
-struct Reply {
-    version: Version,
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-async fn send(client: &Client<HttpConnector, Full<Bytes>>, request: Request<Full<Bytes>>) -> Reply {
-    let response = tokio::time::timeout(WAIT, client.request(request))
-        .await
-        .expect("the response head in time")
-        .expect("a response");
-    let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(WAIT, body.collect())
-        .await
-        .expect("the body in time")
-        .expect("a complete body")
-        .to_bytes();
-    Reply {
-        version: parts.version,
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
-}
-
-async fn get(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Reply {
-    let mut request = Request::get(format!("http://{addr}{path}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send(client, request.body(Full::default()).unwrap()).await
-}
 
 /// What a gRPC-web call returned.
 #[derive(Debug)]
@@ -120,7 +45,7 @@ async fn grpc_web_call(addr: SocketAddr, path: &str, message: &[u8]) -> GrpcWebR
         .header("x-grpc-web", "1")
         .body(Full::new(Bytes::from(grpc_web_frame(message))))
         .unwrap();
-    let reply = send(&http1(), request).await;
+    let reply = send(&http1_client(), request).await;
     let mut messages = Vec::new();
     let mut trailers = HashMap::new();
     let mut rest = &reply.body[..];
@@ -181,7 +106,7 @@ async fn health_check(addr: SocketAddr, service: &str) -> GrpcWebReply {
 #[tokio::test]
 async fn a_grpc_web_health_check_and_a_video_range_share_one_port() {
     let (app, _reporter) = tonic_web_app::app(&sample_path()).await;
-    let addr = serve(app).await;
+    let addr = serve_router(app).await;
     let sample = sample();
 
     for service in ["", VIDEO_HEALTH] {
@@ -193,7 +118,7 @@ async fn a_grpc_web_health_check_and_a_video_range_share_one_port() {
         assert_eq!(health_status(&reply.messages[0]), SERVING);
     }
 
-    let client = http1();
+    let client = http1_client();
     let range = get(&client, addr, "/video", &[("range", "bytes=1000-1999")]).await;
     assert_eq!(range.version, Version::HTTP_11);
     assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
@@ -225,7 +150,7 @@ async fn a_grpc_web_health_check_and_a_video_range_share_one_port() {
 #[tokio::test]
 async fn grpc_errors_and_http_errors_stay_in_their_lanes() {
     let (app, _reporter) = tonic_web_app::app(&sample_path()).await;
-    let addr = serve(app).await;
+    let addr = serve_router(app).await;
 
     // An unknown health entry: gRPC NOT_FOUND (5).
     let unknown = health_check(addr, "nope").await;
@@ -239,7 +164,7 @@ async fn grpc_errors_and_http_errors_stay_in_their_lanes() {
 
     // Plain HTTP/1.1 to the gRPC route gets tonic-web's 400: the reason the file routes are
     // mounted beside the layer and not behind it.
-    let client = http1();
+    let client = http1_client();
     let plain = get(&client, addr, "/grpc.health.v1.Health/Check", &[]).await;
     assert_eq!(plain.status, StatusCode::BAD_REQUEST);
 
@@ -259,18 +184,18 @@ async fn native_grpc_over_h2c_on_the_same_port() {
     use tonic_health::pb::HealthCheckRequest;
 
     let (app, _reporter) = tonic_web_app::app(&sample_path()).await;
-    let addr = serve(app).await;
+    let addr = serve_router(app).await;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()
-        .connect_timeout(WAIT)
-        .timeout(WAIT)
+        .connect_timeout(LIMIT)
+        .timeout(LIMIT)
         .connect()
         .await
         .expect("an h2c connection");
     let mut health = HealthClient::new(channel);
     let response = tokio::time::timeout(
-        WAIT,
+        LIMIT,
         health.check(HealthCheckRequest {
             service: VIDEO_HEALTH.into(),
         }),
@@ -280,7 +205,7 @@ async fn native_grpc_over_h2c_on_the_same_port() {
     .expect("a health answer");
     assert_eq!(response.into_inner().status, SERVING as i32);
 
-    let range = get(&http2(), addr, "/video", &[("range", "bytes=-100")]).await;
+    let range = get(&http2_client(), addr, "/video", &[("range", "bytes=-100")]).await;
     assert_eq!(range.version, Version::HTTP_2);
     assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
     let sample = sample();
@@ -289,23 +214,15 @@ async fn native_grpc_over_h2c_on_the_same_port() {
 
 #[tokio::test]
 async fn the_video_health_follows_the_file() {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tower-range-tonic-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let video = dir.join("clip.mp4");
-    std::fs::write(&video, b"not really a video").unwrap();
+    let video = temp_file("video-health", "clip.mp4", b"not really a video");
     let (app, _reporter) = tonic_web_app::app(&video).await;
-    let addr = serve(app).await;
+    let addr = serve_router(app).await;
 
     let reply = health_check(addr, VIDEO_HEALTH).await;
     assert_eq!(health_status(&reply.messages[0]), SERVING);
 
     std::fs::remove_file(&video).unwrap();
-    let missing = get(&http1(), addr, "/video", &[]).await;
+    let missing = get(&http1_client(), addr, "/video", &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     // The status is checked every 5 s.
     let deadline = Instant::now() + Duration::from_secs(12);
@@ -317,60 +234,28 @@ async fn the_video_health_follows_the_file() {
         assert!(Instant::now() < deadline, "still {reply:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn the_example_prints_its_url_serves_both_and_stops_on_sigterm() {
-    let mut child = Command::new(example_binary("tonic_web"))
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let first = lines.next().unwrap().unwrap();
-        let second = lines.next().unwrap().unwrap();
-        (first, second)
-    });
-    let (first, second) = tokio::time::timeout(WAIT, lines).await.unwrap().unwrap();
-    let expected = format!("serving {} at http://127.0.0.1:", sample_path().display());
-    assert!(
-        first.starts_with(&expected) && first.ends_with('/'),
-        "{first}"
-    );
+    let example = Server::start_example("tonic_web", &[], &[]);
+    example.assert_serving(&sample_path());
+    let addr = example.addr;
+    let second = &example.stdout_lines(2, LIMIT)[1];
     assert!(
         second.starts_with("gRPC and gRPC-web: grpc.health.v1.Health at http://"),
         "{second}"
     );
-    let addr: SocketAddr = first[expected.len() - "127.0.0.1:".len()..]
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
 
     let reply = health_check(addr, "").await;
     assert_eq!(health_status(&reply.messages[0]), SERVING);
-    let range = get(&http1(), addr, "/video", &[("range", "bytes=0-99")]).await;
+    let range = get(&http1_client(), addr, "/video", &[("range", "bytes=0-99")]).await;
     assert_eq!(range.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(range.body, sample()[..100]);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not stop on SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = example
+        .stop_with_async(libc::SIGTERM, LIMIT)
+        .await
+        .expect("the example did not stop on SIGTERM");
     assert!(status.success(), "{status}");
 }
