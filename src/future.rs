@@ -9,14 +9,14 @@ use std::task::{Context, Poll};
 use http::Response;
 
 use crate::body::RangeBody;
-use crate::source::SourceReader;
+use crate::read::RegionReader;
 
 /// Resolves to the response once the source is open. Never fails.
-pub struct ResponseFuture<R: SourceReader> {
+pub struct ResponseFuture<R: RegionReader> {
     inner: Pin<Box<dyn Future<Output = Response<RangeBody<R>>> + Send>>,
 }
 
-impl<R: SourceReader> ResponseFuture<R> {
+impl<R: RegionReader> ResponseFuture<R> {
     pub(crate) fn new(
         opening: impl Future<Output = Response<RangeBody<R>>> + Send + 'static,
     ) -> Self {
@@ -26,7 +26,7 @@ impl<R: SourceReader> ResponseFuture<R> {
     }
 }
 
-impl<R: SourceReader> Future for ResponseFuture<R> {
+impl<R: RegionReader> Future for ResponseFuture<R> {
     type Output = Result<Response<RangeBody<R>>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -34,7 +34,7 @@ impl<R: SourceReader> Future for ResponseFuture<R> {
     }
 }
 
-impl<R: SourceReader> fmt::Debug for ResponseFuture<R> {
+impl<R: RegionReader> fmt::Debug for ResponseFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

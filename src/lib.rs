@@ -30,8 +30,11 @@
 //! Behind a compression layer, keep media and partial answers uncompressed with
 //! [`compressible`]: `CompressionLayer::new().compress_when(DefaultPredicate::new().and(tower_range::compressible))`.
 //!
-//! The HTTP semantics are pure functions in [`range`], [`preconditions`] and [`response`];
-//! the bytes come from a [`Source`].
+//! The HTTP semantics are pure functions in [`range`], [`preconditions`] and [`response`].
+//! Every request runs one pipeline: a [`Resolver`] finds what it asks for (a [`Source`] is the
+//! fixed case), the planner decides status, headers and regions, and the [`RangeBody`] reads
+//! the regions through a [`RegionReader`] ([`read`]). `docs/ARCHITECTURE.md` maps the
+//! modules.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -42,26 +45,35 @@ mod compression;
 mod content_type;
 mod error;
 mod future;
+mod metadata;
 mod open_error;
+mod pipeline;
 pub mod preconditions;
 pub mod range;
+pub mod read;
+mod resolve;
+mod resources;
 pub mod response;
 mod service;
 pub mod source;
 mod validator;
 
-pub use body::{RangeBody, READY_STREAK};
+pub use body::RangeBody;
 pub use budget::ReadAheadBudget;
 pub use compression::compressible;
 pub use content_type::content_type_for_path;
 pub use error::{Error, ErrorKind};
 pub use future::ResponseFuture;
+pub use metadata::Metadata;
 pub use open_error::{OpenError, OpenErrorKind};
+pub use read::{RegionReader, SourceReader};
+pub use resolve::{Opened, Resolver, Source};
+pub use resources::{Resources, DEFAULT_READ_AHEAD_BUDGET};
 pub use service::{
-    RangeFileService, DEFAULT_FRAME_SIZE, DEFAULT_READ_AHEAD, DEFAULT_READ_AHEAD_BUDGET,
-    MAX_FRAME_SIZE, MIN_FRAME_SIZE,
+    RangeFileService, RangeService, DEFAULT_FRAME_SIZE, DEFAULT_READ_AHEAD, MAX_FRAME_SIZE,
+    MIN_FRAME_SIZE,
 };
-pub use source::{BlockingLimit, FileSource, MemorySource, Metadata, Opened, Source, SourceReader};
+pub use source::{BlockingLimit, BufferPool, FileSource, MemorySource};
 pub use validator::{ETag, Validators};
 
 // Compiles the README's examples as doctests.

@@ -186,6 +186,8 @@ pub fn parse_range(value: &[u8], max_ranges: usize) -> RangeHeader {
     }
     let mut ranges = Vec::new();
     for element in value[eq + 1..].split(|&b| b == b',') {
+        #[cfg(test)]
+        work::count(element.len() + 1);
         let element = trim_ows(element);
         if element.is_empty() {
             continue;
@@ -267,6 +269,26 @@ pub fn coalesce(ranges: &[ByteRange], len: u64) -> Vec<Region> {
         other => other,
     });
     merged.into_iter().map(|(region, _)| region).collect()
+}
+
+/// The bytes the element loop of [`parse_range`] walks, counted in tests to show that the
+/// parse is linear in the header and stops at the range cap.
+#[cfg(test)]
+mod work {
+    use std::cell::Cell;
+
+    thread_local!(static BYTES: Cell<usize> = const { Cell::new(0) });
+
+    pub(super) fn count(bytes: usize) {
+        BYTES.with(|b| b.set(b.get() + bytes));
+    }
+
+    /// The bytes walked while `f` runs.
+    pub(super) fn of(f: impl FnOnce()) -> usize {
+        let before = BYTES.with(Cell::get);
+        f();
+        BYTES.with(Cell::get) - before
+    }
 }
 
 #[cfg(test)]
@@ -499,5 +521,20 @@ mod tests {
             (3, 7, 8, 5)
         );
         assert!(Region::new(3, 3).is_none());
+    }
+
+    #[test]
+    fn the_work_of_a_parse_grows_linearly_and_stops_at_the_cap() {
+        let commas = |n: usize| format!("bytes=0-1{}", ",".repeat(n));
+        let small = work::of(|| drop(parse_range(commas(100_000).as_bytes(), 64)));
+        let large = work::of(|| drop(parse_range(commas(1_000_000).as_bytes(), 64)));
+        // Ten times the header, ten times the work: each byte is walked once.
+        assert!((100_000..=100_010).contains(&small), "{small}");
+        assert!(large <= 10 * small, "{large} vs {small}");
+        // Past the cap, the parse stops: a header of a million ranges costs what 65 do.
+        let ranges = |n: usize| format!("bytes={}", "0-1,".repeat(n));
+        let capped = work::of(|| drop(parse_range(ranges(65).as_bytes(), 64)));
+        let huge = work::of(|| drop(parse_range(ranges(1_000_000).as_bytes(), 64)));
+        assert_eq!(huge, capped);
     }
 }

@@ -11,10 +11,10 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
+use crate::metadata::Metadata;
 use crate::open_error::OpenErrorKind;
 use crate::preconditions::{evaluate, Decision};
 use crate::range::{coalesce, parse_range, RangeHeader, Region};
-use crate::source::Metadata;
 use crate::validator::Validators;
 
 /// The part of the configuration that shapes headers.
@@ -70,6 +70,23 @@ impl ResponsePlan {
     }
 
     fn text(status: StatusCode, message: &'static str) -> Self {
+        TextPlan::new(status, message).into()
+    }
+}
+
+/// A response whose body is a short fixed text: no representation involved.
+#[derive(Debug, Clone)]
+pub struct TextPlan {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers: `Content-Type` and `Content-Length`, and any the answer needs (`Allow`).
+    pub headers: HeaderMap,
+    /// The text.
+    pub body: Bytes,
+}
+
+impl TextPlan {
+    fn new(status: StatusCode, message: &'static str) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
@@ -79,14 +96,24 @@ impl ResponsePlan {
         Self {
             status,
             headers,
-            body: vec![Segment::Bytes(Bytes::from_static(message.as_bytes()))],
+            body: Bytes::from_static(message.as_bytes()),
+        }
+    }
+}
+
+impl From<TextPlan> for ResponsePlan {
+    fn from(text: TextPlan) -> Self {
+        Self {
+            status: text.status,
+            headers: text.headers,
+            body: vec![Segment::Bytes(text.body)],
         }
     }
 }
 
 /// `405 Method Not Allowed` for anything but GET and HEAD.
-pub fn method_not_allowed() -> ResponsePlan {
-    let mut plan = ResponsePlan::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+pub fn method_not_allowed() -> TextPlan {
+    let mut plan = TextPlan::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     plan.headers
         .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     plan
@@ -95,8 +122,8 @@ pub fn method_not_allowed() -> ResponsePlan {
 /// The answer when there is nothing to serve: the status of `kind` (see
 /// [`OpenErrorKind::status`]) with a body that says no more than the status, so that no path
 /// or system detail leaks.
-pub fn open_failed(kind: OpenErrorKind) -> ResponsePlan {
-    ResponsePlan::text(kind.status(), kind.message())
+pub fn open_failed(kind: OpenErrorKind) -> TextPlan {
+    TextPlan::new(kind.status(), kind.message())
 }
 
 /// Plans the answer to a GET or HEAD (any other method gets [`method_not_allowed`]) for the
@@ -114,7 +141,7 @@ pub fn plan(
 ) -> ResponsePlan {
     let is_head = method == Method::HEAD;
     if method != Method::GET && !is_head {
-        return method_not_allowed();
+        return method_not_allowed().into();
     }
     let validators = Validators::new(metadata.etag(), metadata.modified(), now);
     let honor_range = match evaluate(method, headers, &validators) {
@@ -617,11 +644,11 @@ mod tests {
 
     #[test]
     fn open_errors_map_to_404_403_and_500() {
-        let plan = open_failed(OpenErrorKind::NotFound);
+        let plan = ResponsePlan::from(open_failed(OpenErrorKind::NotFound));
         assert_eq!(plan.status, StatusCode::NOT_FOUND);
-        let plan = open_failed(OpenErrorKind::Forbidden);
+        let plan = ResponsePlan::from(open_failed(OpenErrorKind::Forbidden));
         assert_eq!(plan.status, StatusCode::FORBIDDEN);
-        let plan = open_failed(OpenErrorKind::Other);
+        let plan = ResponsePlan::from(open_failed(OpenErrorKind::Other));
         assert_eq!(plan.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             header(&plan, "content-length").unwrap(),

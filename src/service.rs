@@ -1,38 +1,33 @@
-//! The `tower::Service`.
+//! The `tower::Service`: a resolver and the pipeline's settings.
 
-use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
 use crate::body::RangeBody;
 use crate::budget::ReadAheadBudget;
 use crate::future::ResponseFuture;
-use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, ResponsePlan, Segment};
-use crate::source::{FileSource, Opened, Source};
+use crate::pipeline::{respond, Settings};
+use crate::resolve::Resolver;
+use crate::resources::Resources;
+use crate::response::PlanOptions;
+use crate::source::{BlockingLimit, BufferPool, FileSource};
 
-/// The default frame size: 64 KiB, provisional until the benchmarks set it.
+/// The default frame size: 64 KiB.
 pub const DEFAULT_FRAME_SIZE: usize = 64 * 1024;
-/// The smallest frame size [`RangeFileService::frame_size`] takes: 4 KiB, a page. Smaller
+/// The smallest frame size [`RangeService::frame_size`] takes: 4 KiB, a page. Smaller
 /// frames multiply the per-frame work (a read, a wake-up, a write) for no gain.
 pub const MIN_FRAME_SIZE: usize = 4 * 1024;
-/// The largest frame size [`RangeFileService::frame_size`] takes: 16 MiB, the largest buffer
+/// The largest frame size [`RangeService::frame_size`] takes: 16 MiB, the largest buffer
 /// the frame pool recycles.
 pub const MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// The default read-ahead depth, in frames.
 pub const DEFAULT_READ_AHEAD: usize = 4;
-/// The size of the process-wide read-ahead budget that services share unless given their
-/// own: 64 MiB.
-pub const DEFAULT_READ_AHEAD_BUDGET: u64 = 64 * 1024 * 1024;
 
 /// The headers the service sets itself, which [`RangeFileService::header`] refuses.
 const OWNED_HEADERS: [HeaderName; 7] = [
@@ -45,12 +40,14 @@ const OWNED_HEADERS: [HeaderName; 7] = [
     http::header::TRANSFER_ENCODING,
 ];
 
-/// Serves one representation (a file, by default) with exact RFC 9110 range and conditional
-/// request semantics.
+/// Serves what its [`Resolver`] finds for each request, with exact RFC 9110 range and
+/// conditional request semantics.
 ///
 /// It answers GET and HEAD (any other method gets `405`), never fails (`Error = Infallible`:
-/// I/O failures become `404`, `403` or `500`), and streams its body as a [`RangeBody`].
-/// Cloning is cheap: clones share the source and the configuration.
+/// a miss becomes its status, see [`OpenErrorKind`](crate::OpenErrorKind)), and streams its
+/// body as a [`RangeBody`]. Every service of the crate is this one with another resolver:
+/// [`RangeFileService`] has a fixed [`Source`](crate::Source). Cloning is cheap: clones share
+/// the resolver and the configuration.
 ///
 /// ```
 /// use tower_range::RangeFileService;
@@ -61,43 +58,46 @@ const OWNED_HEADERS: [HeaderName; 7] = [
 ///     .header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=3600"));
 /// # let _ = service;
 /// ```
-pub struct RangeFileService<S = FileSource> {
-    source: Arc<S>,
-    config: Arc<Config>,
+pub struct RangeService<R> {
+    resolver: Arc<R>,
+    settings: Arc<Settings>,
 }
 
-#[derive(Debug, Clone)]
-struct Config {
-    plan: PlanOptions,
-    frame_size: usize,
-    read_ahead: usize,
-    budget: ReadAheadBudget,
-}
+/// Serves one representation: a file by default, or any [`Source`](crate::Source).
+pub type RangeFileService<S = FileSource> = RangeService<S>;
 
-impl RangeFileService<FileSource> {
+impl RangeService<FileSource> {
     /// Serves the file at `path`. The file is opened per request, so it may be replaced
     /// while the service runs; a missing file is answered `404`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self::from_source(FileSource::new(path))
+        Self::from_resolver(FileSource::new(path))
     }
 }
 
-impl<S: Source> RangeFileService<S> {
-    /// Serves whatever `source` opens.
-    pub fn from_source(source: S) -> Self {
+impl<R: Resolver> RangeService<R> {
+    /// Serves whatever `resolver` finds for each request.
+    pub fn from_resolver(resolver: R) -> Self {
         Self {
-            source: Arc::new(source),
-            config: Arc::new(Config {
+            resolver: Arc::new(resolver),
+            settings: Arc::new(Settings {
                 plan: PlanOptions::default(),
                 frame_size: DEFAULT_FRAME_SIZE,
                 read_ahead: DEFAULT_READ_AHEAD,
-                budget: global_budget().clone(),
+                resources: Resources::global(),
             }),
         }
     }
 
-    fn config_mut(&mut self) -> &mut Config {
-        Arc::make_mut(&mut self.config)
+    /// Serves whatever `source` opens: the same as [`from_resolver`](Self::from_resolver),
+    /// since a [`Source`](crate::Source) is a resolver that ignores the request.
+    pub fn from_source(source: R) -> Self {
+        Self::from_resolver(source)
+    }
+}
+
+impl<R> RangeService<R> {
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
     }
 
     /// Sets the size of body frames in bytes (default [`DEFAULT_FRAME_SIZE`]).
@@ -112,27 +112,48 @@ impl<S: Source> RangeFileService<S> {
             "RangeFileService::frame_size({bytes}): the frame size must be between \
              {MIN_FRAME_SIZE} and {MAX_FRAME_SIZE} bytes"
         );
-        self.config_mut().frame_size = bytes;
+        self.settings_mut().frame_size = bytes;
         self
     }
 
     /// Sets how many frames a body may read ahead of its client (default
     /// [`DEFAULT_READ_AHEAD`]). `0` reads only on demand.
     pub fn read_ahead(mut self, frames: usize) -> Self {
-        self.config_mut().read_ahead = frames;
+        self.settings_mut().read_ahead = frames;
         self
     }
 
-    /// Shares `budget` for read-ahead with other services. By default every service draws
-    /// from one process-wide budget of [`DEFAULT_READ_AHEAD_BUDGET`] bytes.
+    /// Draws read-ahead from `budget` (by default, one process-wide budget of
+    /// [`DEFAULT_READ_AHEAD_BUDGET`](crate::DEFAULT_READ_AHEAD_BUDGET) bytes).
     pub fn read_ahead_budget(mut self, budget: ReadAheadBudget) -> Self {
-        self.config_mut().budget = budget;
+        let resources = &mut self.settings_mut().resources;
+        *resources = resources.clone().with_budget(budget);
         self
     }
 
-    /// Overrides the `Content-Type` the source gives.
+    /// Caps blocking file operations with `limit` (by default, one process-wide cap).
+    pub fn blocking_limit(mut self, limit: BlockingLimit) -> Self {
+        let resources = &mut self.settings_mut().resources;
+        *resources = resources.clone().with_blocking_limit(limit);
+        self
+    }
+
+    /// Recycles frame buffers through `pool` (by default, one process-wide pool).
+    pub fn buffer_pool(mut self, pool: BufferPool) -> Self {
+        let resources = &mut self.settings_mut().resources;
+        *resources = resources.clone().with_buffer_pool(pool);
+        self
+    }
+
+    /// Replaces all the shared resources at once.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.settings_mut().resources = resources;
+        self
+    }
+
+    /// Overrides the `Content-Type` the resolver gives.
     pub fn content_type(mut self, content_type: HeaderValue) -> Self {
-        self.config_mut().plan.content_type = Some(content_type);
+        self.settings_mut().plan.content_type = Some(content_type);
         self
     }
 
@@ -141,7 +162,7 @@ impl<S: Source> RangeFileService<S> {
     /// more is ignored and the whole representation sent. `0` turns ranges off: every `Range`
     /// is ignored, and answers say `Accept-Ranges: none`.
     pub fn max_ranges(mut self, max: usize) -> Self {
-        self.config_mut().plan.max_ranges = max;
+        self.settings_mut().plan.max_ranges = max;
         self
     }
 
@@ -165,38 +186,43 @@ impl<S: Source> RangeFileService<S> {
                 ""
             }
         );
-        self.config_mut().plan.extra_headers.append(name, value);
+        self.settings_mut().plan.extra_headers.append(name, value);
         self
     }
 
-    /// The source.
-    pub fn get_ref(&self) -> &S {
-        &self.source
+    /// The resolver (for a [`RangeFileService`], its source).
+    pub fn get_ref(&self) -> &R {
+        &self.resolver
+    }
+
+    /// The shared resources the service draws on.
+    pub fn get_resources(&self) -> &Resources {
+        &self.settings.resources
     }
 }
 
-impl<S> Clone for RangeFileService<S> {
+impl<R> Clone for RangeService<R> {
     fn clone(&self) -> Self {
         Self {
-            source: self.source.clone(),
-            config: self.config.clone(),
+            resolver: self.resolver.clone(),
+            settings: self.settings.clone(),
         }
     }
 }
 
-impl<S: std::fmt::Debug> std::fmt::Debug for RangeFileService<S> {
+impl<R: std::fmt::Debug> std::fmt::Debug for RangeService<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RangeFileService")
-            .field("source", &self.source)
-            .field("config", &self.config)
+        f.debug_struct("RangeService")
+            .field("resolver", &self.resolver)
+            .field("settings", &self.settings)
             .finish()
     }
 }
 
-impl<S: Source, B> Service<Request<B>> for RangeFileService<S> {
-    type Response = Response<RangeBody<S::Reader>>;
+impl<R: Resolver, B> Service<Request<B>> for RangeService<R> {
+    type Response = Response<RangeBody<R::Reader>>;
     type Error = Infallible;
-    type Future = ResponseFuture<S::Reader>;
+    type Future = ResponseFuture<R::Reader>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -205,88 +231,15 @@ impl<S: Source, B> Service<Request<B>> for RangeFileService<S> {
     fn call(&mut self, request: Request<B>) -> Self::Future {
         // The request body is never read; it is dropped here.
         let (head, _) = request.into_parts();
-        if head.method != Method::GET && head.method != Method::HEAD {
-            return ResponseFuture::new(std::future::ready(text_response(method_not_allowed())));
-        }
-        let source = self.source.clone();
-        let config = self.config.clone();
-        ResponseFuture::new(async move {
-            match source.open().await {
-                Ok(Opened { metadata, reader }) => {
-                    let plan = plan(
-                        &head.method,
-                        &head.headers,
-                        &metadata,
-                        &config.plan,
-                        SystemTime::now(),
-                        new_boundary,
-                    );
-                    let (mut parts, ()) = Response::new(()).into_parts();
-                    parts.status = plan.status;
-                    parts.headers = plan.headers;
-                    let body = RangeBody::new(
-                        reader,
-                        plan.body,
-                        config.frame_size,
-                        config.read_ahead,
-                        Some(config.budget.clone()),
-                    );
-                    Response::from_parts(parts, body)
-                }
-                Err(error) => {
-                    if error.kind().is_miss() {
-                        tracing::debug!(%error, uri = %head.uri, "nothing to serve");
-                    } else {
-                        tracing::warn!(%error, uri = %head.uri, "opening the source failed");
-                    }
-                    text_response(open_failed(error.kind()))
-                }
-            }
-        })
+        let resolver = self.resolver.clone();
+        let settings = self.settings.clone();
+        ResponseFuture::new(async move { respond(&*resolver, &settings, head).await })
     }
-}
-
-/// A response whose body is in the plan: no source involved.
-fn text_response<R: crate::SourceReader>(plan: ResponsePlan) -> Response<RangeBody<R>> {
-    let chunks: Vec<Bytes> = plan
-        .body
-        .into_iter()
-        .filter_map(|segment| match segment {
-            Segment::Bytes(bytes) => Some(bytes),
-            Segment::Region(_) => None,
-        })
-        .collect();
-    let mut response = Response::new(RangeBody::from_chunks(chunks));
-    *response.status_mut() = plan.status;
-    *response.headers_mut() = plan.headers;
-    response
-}
-
-fn global_budget() -> &'static ReadAheadBudget {
-    static GLOBAL: OnceLock<ReadAheadBudget> = OnceLock::new();
-    GLOBAL.get_or_init(|| ReadAheadBudget::new(DEFAULT_READ_AHEAD_BUDGET))
-}
-
-/// A multipart boundary: 32 hex digits from the standard library's randomly keyed hasher, so
-/// that a client cannot predict it and plant it in a file.
-fn new_boundary() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let keys = RandomState::new();
-    format!("{:016x}{:016x}", keys.hash_one(n), keys.hash_one(!n))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn boundaries_are_long_and_distinct() {
-        let a = new_boundary();
-        let b = new_boundary();
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
-    }
 
     #[test]
     #[should_panic(expected = "use RangeFileService::content_type")]
@@ -310,7 +263,7 @@ mod tests {
             .header(http::header::LINK, HeaderValue::from_static("<b>"));
         assert_eq!(
             service
-                .config
+                .settings
                 .plan
                 .extra_headers
                 .get_all("link")
@@ -330,7 +283,7 @@ mod tests {
             assert_eq!(
                 RangeFileService::new("x")
                     .frame_size(bytes)
-                    .config
+                    .settings
                     .frame_size,
                 bytes
             );

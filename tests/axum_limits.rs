@@ -18,6 +18,7 @@ use std::future::Future;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use tower_range::source::MemoryReader;
-use tower_range::{MemorySource, Opened, RangeFileService, Source, SourceReader};
+use tower_range::{MemorySource, Opened, RangeFileService, Resources, Source, SourceReader};
 
 use axum_app::Limits;
 use support::{
@@ -43,26 +44,32 @@ struct Slow {
     stall_from: Option<usize>,
 }
 
+#[derive(Clone)]
 struct SlowReader {
     inner: MemoryReader,
     read_delay: Duration,
     stall_from: Option<usize>,
-    reads: AtomicUsize,
+    reads: Arc<AtomicUsize>,
 }
 
 impl Source for Slow {
     type Reader = SlowReader;
 
-    async fn open(&self) -> Result<Opened<SlowReader>, tower_range::OpenError> {
+    async fn open(
+        &self,
+        resources: &Resources,
+    ) -> Result<Opened<SlowReader>, tower_range::OpenError> {
         tokio::time::sleep(self.open_delay).await;
-        let Opened { metadata, reader } = MemorySource::new(self.bytes.clone()).open().await?;
+        let Opened { metadata, reader } = MemorySource::new(self.bytes.clone())
+            .open(resources)
+            .await?;
         Ok(Opened {
             metadata,
             reader: SlowReader {
                 inner: reader,
                 read_delay: self.read_delay,
                 stall_from: self.stall_from,
-                reads: AtomicUsize::new(0),
+                reads: Arc::default(),
             },
         })
     }

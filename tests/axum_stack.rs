@@ -25,7 +25,7 @@ use http_body_util::Full;
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::Predicate;
 use tower_range::source::MemoryReader;
-use tower_range::{MemorySource, Opened, RangeFileService, Source};
+use tower_range::{MemorySource, Opened, RangeFileService, Resources, Source};
 
 use axum_app::{AppConfig, Limits};
 use signed_url::{SignedUrlLayer, UrlSigner};
@@ -296,9 +296,12 @@ struct Counted {
 impl Source for Counted {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
+    async fn open(
+        &self,
+        resources: &Resources,
+    ) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
         self.opens.fetch_add(1, Ordering::SeqCst);
-        self.inner.open().await
+        self.inner.open(resources).await
     }
 }
 

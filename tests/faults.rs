@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use support::{bounded, content, request, serve, temp_file, Client, Protocol, Server};
 use tokio::sync::watch;
 use tower_range::source::MemoryReader;
-use tower_range::{Error, MemorySource, Opened, RangeFileService, Source, SourceReader};
+use tower_range::{Error, MemorySource, Opened, RangeFileService, Resources, Source, SourceReader};
 
 /// A disk that can hang: reads wait until the gate is open. Each read runs as its own task,
 /// as a real source's would, and counts while it waits.
@@ -27,6 +27,7 @@ struct HangingDisk {
     waiting: Arc<AtomicUsize>,
 }
 
+#[derive(Clone)]
 struct HangingReader {
     inner: MemoryReader,
     open: watch::Receiver<bool>,
@@ -36,8 +37,11 @@ struct HangingReader {
 impl Source for HangingDisk {
     type Reader = HangingReader;
 
-    async fn open(&self) -> Result<Opened<HangingReader>, tower_range::OpenError> {
-        let opened = self.inner.open().await?;
+    async fn open(
+        &self,
+        resources: &Resources,
+    ) -> Result<Opened<HangingReader>, tower_range::OpenError> {
+        let opened = self.inner.open(resources).await?;
         Ok(Opened {
             metadata: opened.metadata,
             reader: HangingReader {

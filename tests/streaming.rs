@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceBuilder;
 use tower_range::source::MemoryReader;
-use tower_range::{MemorySource, Opened, RangeFileService, Source, SourceReader};
+use tower_range::{MemorySource, Opened, RangeFileService, Resources, Source, SourceReader};
 
 /// Counts the reads a body starts, through the source trait.
 #[derive(Clone)]
@@ -34,6 +34,7 @@ struct CountingSource {
     reads: Arc<AtomicUsize>,
 }
 
+#[derive(Clone)]
 struct CountingReader {
     inner: MemoryReader,
     reads: Arc<AtomicUsize>,
@@ -42,8 +43,11 @@ struct CountingReader {
 impl Source for CountingSource {
     type Reader = CountingReader;
 
-    async fn open(&self) -> Result<Opened<CountingReader>, tower_range::OpenError> {
-        let opened = self.inner.open().await?;
+    async fn open(
+        &self,
+        resources: &Resources,
+    ) -> Result<Opened<CountingReader>, tower_range::OpenError> {
+        let opened = self.inner.open(resources).await?;
         Ok(Opened {
             metadata: opened.metadata,
             reader: CountingReader {
@@ -357,7 +361,7 @@ struct Failing(io::ErrorKind);
 impl Source for Failing {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
+    async fn open(&self, _: &Resources) -> Result<Opened<MemoryReader>, tower_range::OpenError> {
         Err(io::Error::from(self.0).into())
     }
 }

@@ -14,10 +14,13 @@ use super::blocking::{BlockingLimit, BlockingTask};
 #[cfg(target_os = "linux")]
 use super::inline;
 use super::open::{open_regular, Attempt, Walk};
-use super::pool;
-use super::{Metadata, Opened, Source, SourceReader};
+use super::pool::{Buffer, BufferPool};
 use crate::content_type::content_type_for_path;
+use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
+use crate::read::SourceReader;
+use crate::resolve::{Opened, Source};
+use crate::resources::Resources;
 use crate::Error;
 
 /// Serves one local file.
@@ -42,7 +45,6 @@ pub struct FileSource {
     /// Shared, so that a request clones a pointer rather than the path.
     path: Arc<Path>,
     content_type: HeaderValue,
-    limit: BlockingLimit,
     inline_io: bool,
     /// Set once a miss has been logged at `WARN`, cleared by the next successful open.
     warned: Arc<AtomicBool>,
@@ -57,7 +59,6 @@ impl FileSource {
         Self {
             path: path.into(),
             content_type,
-            limit: BlockingLimit::global().clone(),
             inline_io: cfg!(target_os = "linux"),
             warned: Arc::new(AtomicBool::new(false)),
         }
@@ -74,12 +75,6 @@ impl FileSource {
         self
     }
 
-    /// Shares `limit` on blocking operations instead of the process-wide one.
-    pub fn with_blocking_limit(mut self, limit: BlockingLimit) -> Self {
-        self.limit = limit;
-        self
-    }
-
     /// The path served.
     pub fn path(&self) -> &Path {
         &self.path
@@ -89,10 +84,14 @@ impl FileSource {
 impl Source for FileSource {
     type Reader = FileReader;
 
-    fn open(&self) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send {
+    fn open(
+        &self,
+        resources: &Resources,
+    ) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send {
         let path = self.path.clone();
         let content_type = self.content_type.clone();
-        let limit = self.limit.clone();
+        let limit = resources.blocking_limit().clone();
+        let pool = resources.buffer_pool().clone();
         let inline_io = self.inline_io;
         let warned = self.warned.clone();
         async move {
@@ -142,6 +141,7 @@ impl Source for FileSource {
                         inline_io: AtomicBool::new(inline_io),
                     }),
                     limit,
+                    pool,
                 },
             })
         }
@@ -167,6 +167,7 @@ impl FileSource {
 pub struct FileReader {
     shared: Arc<Shared>,
     limit: BlockingLimit,
+    pool: BufferPool,
 }
 
 #[derive(Debug)]
@@ -181,12 +182,12 @@ impl SourceReader for FileReader {
     type Read = FileRead;
 
     fn read_at(&self, offset: u64, len: usize) -> FileRead {
-        let mut buffer = pool::take(len);
+        let mut buffer = self.pool.take(len);
         if self.shared.inline_io.load(Ordering::Relaxed) {
             match self.shared.read_cached(&mut buffer[..len], offset) {
                 Some(Ok(())) => {
                     return FileRead {
-                        state: ReadState::Done(Some(self.shared.checked(buffer, len))),
+                        state: ReadState::Done(Some(self.shared.checked(&self.pool, buffer, len))),
                     }
                 }
                 Some(Err(error)) => {
@@ -198,12 +199,17 @@ impl SourceReader for FileReader {
             }
         }
         let shared = self.shared.clone();
+        let pool = self.pool.clone();
         FileRead {
             state: ReadState::Blocking(self.limit.run(move || {
                 let filled = read_full_at(&shared.file, &mut buffer[..len], offset)?;
-                shared.checked(buffer, filled)
+                shared.checked(&pool, buffer, filled)
             })),
         }
+    }
+
+    fn held_by_read(&self, len: usize) -> usize {
+        self.pool.held_by(len)
     }
 }
 
@@ -231,12 +237,12 @@ impl Shared {
     ///
     /// Checked after the read: a write that reached the bytes just read has already updated
     /// the size or the times, so the check cannot miss it.
-    fn checked(&self, buffer: pool::Buffer, filled: usize) -> Result<Bytes, Error> {
+    fn checked(&self, pool: &BufferPool, buffer: Buffer, filled: usize) -> Result<Bytes, Error> {
         let now = Stamp::of(&self.file.metadata()?);
         if !self.stamp.same_content(&now) {
             return Err(Error::modified());
         }
-        Ok(pool::freeze(buffer, filled))
+        Ok(pool.freeze(buffer, filled))
     }
 }
 
@@ -394,7 +400,10 @@ mod tests {
     #[tokio::test]
     async fn reads_are_positional_and_exact() {
         let path = temp_file("exact.bin", b"0123456789");
-        let opened = FileSource::new(&path).open().await.unwrap();
+        let opened = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap();
         assert_eq!(opened.metadata.len(), 10);
         assert_eq!(opened.reader.read_at(3, 4).await.unwrap(), "3456");
         assert_eq!(opened.reader.read_at(0, 2).await.unwrap(), "01");
@@ -404,10 +413,12 @@ mod tests {
     #[tokio::test]
     async fn a_missing_file_and_a_directory_are_not_found() {
         let missing = FileSource::new("/nonexistent/tower-range/x.mp4")
-            .open()
+            .open(&Resources::global())
             .await;
         assert_eq!(missing.unwrap_err().kind(), OpenErrorKind::NotFound);
-        let dir = FileSource::new(std::env::temp_dir()).open().await;
+        let dir = FileSource::new(std::env::temp_dir())
+            .open(&Resources::global())
+            .await;
         assert_eq!(dir.unwrap_err().kind(), OpenErrorKind::NotRegularFile);
     }
 
@@ -445,15 +456,15 @@ mod tests {
         let path = temp_file("missing.bin", b"").with_file_name("not-there.bin");
         let source = FileSource::new(&path);
         for _ in 0..3 {
-            let missing = source.open().await.unwrap_err();
+            let missing = source.open(&Resources::global()).await.unwrap_err();
             assert_eq!(missing.kind(), OpenErrorKind::NotFound);
         }
         assert_eq!(warnings.count(), 1);
         std::fs::write(&path, b"back").unwrap();
-        source.open().await.unwrap();
+        source.open(&Resources::global()).await.unwrap();
         std::fs::remove_file(&path).unwrap();
-        source.open().await.unwrap_err();
-        source.open().await.unwrap_err();
+        source.open(&Resources::global()).await.unwrap_err();
+        source.open(&Resources::global()).await.unwrap_err();
         assert_eq!(warnings.count(), 2);
     }
 
@@ -470,7 +481,10 @@ mod tests {
     #[tokio::test]
     async fn a_file_grown_after_open_fails_the_next_read() {
         let path = temp_file("grown.bin", b"0123456789");
-        let opened = FileSource::new(&path).open().await.unwrap();
+        let opened = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap();
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -484,7 +498,10 @@ mod tests {
     #[tokio::test]
     async fn a_file_deleted_after_open_still_reads_its_old_bytes() {
         let path = temp_file("deleted.bin", b"0123456789");
-        let opened = FileSource::new(&path).open().await.unwrap();
+        let opened = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(opened.reader.read_at(0, 10).await.unwrap(), "0123456789");
     }
@@ -493,10 +510,9 @@ mod tests {
     async fn reads_beyond_the_blocking_limit_wait_for_a_slot() {
         let path = temp_file("limited.bin", b"0123456789");
         let limit = BlockingLimit::new(1);
-        let source = FileSource::new(&path)
-            .with_blocking_limit(limit.clone())
-            .inline_io(false);
-        let opened = source.open().await.unwrap();
+        let source = FileSource::new(&path).inline_io(false);
+        let resources = Resources::global().with_blocking_limit(limit.clone());
+        let opened = source.open(&resources).await.unwrap();
         // A hung operation holds the only slot.
         let hung = limit.hold();
         let read = opened.reader.read_at(0, 4);
@@ -519,12 +535,14 @@ mod tests {
         let path = temp_file("cached.bin", b"0123456789");
         let limit = BlockingLimit::new(1);
         let _hung = limit.hold();
-        let source = FileSource::new(&path).with_blocking_limit(limit.clone());
+        let source = FileSource::new(&path);
+        let resources = Resources::global().with_blocking_limit(limit.clone());
         // Just written, so its path and bytes are in the kernel's caches: served inline.
-        let opened = tokio::time::timeout(std::time::Duration::from_secs(5), source.open())
-            .await
-            .expect("the open went to the (hung) blocking pool")
-            .unwrap();
+        let opened =
+            tokio::time::timeout(std::time::Duration::from_secs(5), source.open(&resources))
+                .await
+                .expect("the open went to the (hung) blocking pool")
+                .unwrap();
         let read = opened.reader.read_at(2, 5);
         let bytes = tokio::time::timeout(std::time::Duration::from_secs(5), read)
             .await
@@ -543,13 +561,25 @@ mod tests {
     #[tokio::test]
     async fn the_etag_changes_when_the_file_is_replaced() {
         let path = temp_file("replaced.bin", b"0123456789");
-        let before = FileSource::new(&path).open().await.unwrap().metadata;
-        let again = FileSource::new(&path).open().await.unwrap().metadata;
+        let before = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata;
+        let again = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata;
         assert_eq!(before.etag(), again.etag());
         let next = path.with_extension("next");
         std::fs::write(&next, b"9876543210").unwrap();
         std::fs::rename(&next, &path).unwrap();
-        let after = FileSource::new(&path).open().await.unwrap().metadata;
+        let after = FileSource::new(&path)
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata;
         assert_ne!(before.etag(), after.etag());
     }
 }

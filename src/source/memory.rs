@@ -4,8 +4,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use super::{Metadata, Opened, Source, SourceReader};
+use crate::metadata::Metadata;
 use crate::open_error::OpenError;
+use crate::read::SourceReader;
+use crate::resolve::{Opened, Source};
+use crate::resources::Resources;
 use crate::Error;
 
 /// Serves bytes held in memory. Its version token is the content itself, so its `ETag` is
@@ -56,7 +59,7 @@ impl MemorySource {
 impl Source for MemorySource {
     type Reader = MemoryReader;
 
-    async fn open(&self) -> Result<Opened<MemoryReader>, OpenError> {
+    async fn open(&self, _: &Resources) -> Result<Opened<MemoryReader>, OpenError> {
         Ok(Opened {
             metadata: self.metadata.clone(),
             reader: MemoryReader {
@@ -89,7 +92,10 @@ mod tests {
 
     #[tokio::test]
     async fn reads_are_slices_clamped_to_the_content() {
-        let opened = MemorySource::new("0123456789").open().await.unwrap();
+        let opened = MemorySource::new("0123456789")
+            .open(&Resources::global())
+            .await
+            .unwrap();
         assert_eq!(opened.metadata.len(), 10);
         let reader = opened.reader;
         assert_eq!(reader.read_at(2, 3).await.unwrap(), "234");
@@ -100,9 +106,24 @@ mod tests {
 
     #[tokio::test]
     async fn the_etag_follows_the_content() {
-        let a = MemorySource::new("a").open().await.unwrap().metadata.etag();
-        let a2 = MemorySource::new("a").open().await.unwrap().metadata.etag();
-        let b = MemorySource::new("b").open().await.unwrap().metadata.etag();
+        let a = MemorySource::new("a")
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata
+            .etag();
+        let a2 = MemorySource::new("a")
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata
+            .etag();
+        let b = MemorySource::new("b")
+            .open(&Resources::global())
+            .await
+            .unwrap()
+            .metadata
+            .etag();
         assert_eq!(a, a2);
         assert_ne!(a, b);
     }

@@ -11,7 +11,7 @@
 //! closed, against 5 MiB idle).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use memmap2::MmapMut;
@@ -63,13 +63,103 @@ impl DerefMut for Buffer {
 /// The free buffers of one class.
 type FreeList = Mutex<Vec<Buffer>>;
 
-fn classes() -> &'static [FreeList] {
-    static CLASSES: OnceLock<Vec<FreeList>> = OnceLock::new();
-    CLASSES.get_or_init(|| {
+/// Recycled frame buffers, shared by the readers that hold a handle.
+///
+/// Clone it to share one pool; by default every service uses one process-wide pool
+/// ([`BufferPool::global`]). A pool keeps at most 4 MiB of free buffers per
+/// size class (powers of two from 4 KiB to 16 MiB); a buffer that does not fit is unmapped
+/// when its frame is dropped.
+#[derive(Clone)]
+pub struct BufferPool {
+    classes: Arc<[FreeList]>,
+}
+
+impl BufferPool {
+    /// An empty pool of its own.
+    pub fn new() -> Self {
+        Self {
+            classes: (MIN_CLASS..=MAX_CLASS)
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// The process-wide pool.
+    pub fn global() -> &'static BufferPool {
+        static GLOBAL: OnceLock<BufferPool> = OnceLock::new();
+        GLOBAL.get_or_init(BufferPool::new)
+    }
+
+    /// The bytes a frame of `len` bytes holds: its buffer's size.
+    pub fn held_by(&self, len: usize) -> usize {
+        match class_of(len) {
+            Some(class) => 1 << class,
+            None => len,
+        }
+    }
+
+    fn free_list(&self, class: u32) -> std::sync::MutexGuard<'_, Vec<Buffer>> {
+        self.classes[(class - MIN_CLASS) as usize]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A buffer of at least `len` bytes, initialized (recycled, or zeroed when new).
+    pub(crate) fn take(&self, len: usize) -> Buffer {
+        match class_of(len) {
+            Some(class) => {
+                let recycled = self.free_list(class).pop();
+                recycled.unwrap_or_else(|| Buffer::new(1 << class))
+            }
+            None => Buffer::new(len),
+        }
+    }
+
+    fn give_back(&self, buffer: Buffer) {
+        let len = buffer.len();
+        if !len.is_power_of_two() {
+            return;
+        }
+        let Some(class) = class_of(len) else {
+            return;
+        };
+        let mut free = self.free_list(class);
+        if (free.len() + 1) * len <= KEPT_PER_CLASS {
+            free.push(buffer);
+        }
+    }
+
+    /// The first `len` bytes of `buffer`, as `Bytes` that give the buffer back to this pool
+    /// when dropped.
+    pub(crate) fn freeze(&self, buffer: Buffer, len: usize) -> Bytes {
+        Bytes::from_owner(Frame {
+            buffer: Some(buffer),
+            len,
+            pool: self.clone(),
+        })
+    }
+
+    /// How many free buffers the pool keeps now.
+    pub fn free_buffers(&self) -> usize {
         (MIN_CLASS..=MAX_CLASS)
-            .map(|_| Mutex::new(Vec::new()))
-            .collect()
-    })
+            .map(|class| self.free_list(class).len())
+            .sum()
+    }
+}
+
+impl Default for BufferPool {
+    /// The process-wide pool, shared.
+    fn default() -> Self {
+        Self::global().clone()
+    }
+}
+
+impl std::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("free_buffers", &self.free_buffers())
+            .finish()
+    }
 }
 
 /// The class of a buffer that holds `len` bytes: its capacity is `1 << class`.
@@ -82,47 +172,10 @@ fn class_of(len: usize) -> Option<u32> {
     (class <= MAX_CLASS).then_some(class)
 }
 
-/// A buffer of at least `len` bytes, initialized (recycled, or zeroed when new).
-pub(crate) fn take(len: usize) -> Buffer {
-    match class_of(len) {
-        Some(class) => {
-            let recycled = classes()[(class - MIN_CLASS) as usize]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .pop();
-            recycled.unwrap_or_else(|| Buffer::new(1 << class))
-        }
-        None => Buffer::new(len),
-    }
-}
-
-fn give_back(buffer: Buffer) {
-    let len = buffer.len();
-    if !len.is_power_of_two() {
-        return;
-    }
-    let Some(class) = class_of(len) else {
-        return;
-    };
-    let mut free = classes()[(class - MIN_CLASS) as usize]
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if (free.len() + 1) * len <= KEPT_PER_CLASS {
-        free.push(buffer);
-    }
-}
-
-/// The first `len` bytes of a pooled buffer, as `Bytes` that return the buffer when dropped.
-pub(crate) fn freeze(buffer: Buffer, len: usize) -> Bytes {
-    Bytes::from_owner(Frame {
-        buffer: Some(buffer),
-        len,
-    })
-}
-
 struct Frame {
     buffer: Option<Buffer>,
     len: usize,
+    pool: BufferPool,
 }
 
 impl AsRef<[u8]> for Frame {
@@ -137,7 +190,7 @@ impl AsRef<[u8]> for Frame {
 impl Drop for Frame {
     fn drop(&mut self) {
         if let Some(buffer) = self.buffer.take() {
-            give_back(buffer);
+            self.pool.give_back(buffer);
         }
     }
 }
@@ -148,29 +201,32 @@ mod tests {
 
     #[test]
     fn buffers_come_in_power_of_two_classes() {
-        assert_eq!(take(1).len(), 4096);
-        assert_eq!(take(4097).len(), 8192);
-        assert_eq!(take(65536).len(), 65536);
-        assert_eq!(take(64 * 1024 * 1024).len(), 64 * 1024 * 1024);
+        let pool = BufferPool::new();
+        assert_eq!(pool.take(1).len(), 4096);
+        assert_eq!(pool.take(4097).len(), 8192);
+        assert_eq!(pool.take(65536).len(), 65536);
+        assert_eq!(pool.take(64 * 1024 * 1024).len(), 64 * 1024 * 1024);
+        assert_eq!(pool.held_by(4097), 8192);
+        assert_eq!(pool.held_by(64 * 1024 * 1024), 64 * 1024 * 1024);
     }
 
     #[test]
-    fn a_dropped_frame_returns_its_buffer() {
-        // A class no other test uses, so the pool's state is this test's.
-        let mut buffer = take(3 * 1024 * 1024);
+    fn a_dropped_frame_returns_its_buffer_to_its_own_pool() {
+        let pool = BufferPool::new();
+        let mut buffer = pool.take(3 * 1024 * 1024);
         buffer[0] = 42;
         let address = buffer.as_ptr();
-        let frame = freeze(buffer, 10);
+        let frame = pool.freeze(buffer, 10);
         assert_eq!(frame.len(), 10);
         assert_eq!(frame[0], 42);
         let slice = frame.slice(1..3);
         drop(frame);
         // Still referenced by the slice: not back yet.
-        let other = take(3 * 1024 * 1024);
-        assert_ne!(other.as_ptr(), address);
+        assert_eq!(pool.free_buffers(), 0);
         drop(slice);
-        let recycled = take(3 * 1024 * 1024);
+        assert_eq!(pool.free_buffers(), 1);
+        assert_eq!(BufferPool::new().free_buffers(), 0, "pools are apart");
+        let recycled = pool.take(3 * 1024 * 1024);
         assert_eq!(recycled.as_ptr(), address);
-        drop(other);
     }
 }

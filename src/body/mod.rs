@@ -1,0 +1,244 @@
+//! The response body: bytes already in memory, or the planned segments streamed region by
+//! region.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::read::{ReadConfig, RegionReader};
+use crate::response::Segment;
+use crate::Error;
+
+mod cursor;
+mod in_memory;
+mod regions;
+
+use in_memory::InMemoryBody;
+use regions::RegionsBody;
+
+/// The body of every response of the crate's services.
+///
+/// Either bytes already in memory (an error text, a `304`, anything a router answers itself),
+/// or a plan streamed in order: its byte segments (multipart framing) as they are, and each
+/// region of the representation as the frames of one [`RegionReader::read_region`] stream:
+/// fixed-size frames with a bounded read-ahead, so that one body holds at most about
+/// `frame_size × (read_ahead + 1)` bytes however large the range (see
+/// [`PositionalFrames`](crate::read::PositionalFrames) and
+/// [`StreamFrames`](crate::read::StreamFrames) for each adapter's bound).
+///
+/// When the source fails, ends early or changes, the body yields an [`Error`] and ends, so
+/// the server cuts the connection instead of sending bytes the headers did not describe.
+pub struct RangeBody<R: RegionReader> {
+    kind: Kind<R>,
+}
+
+enum Kind<R: RegionReader> {
+    InMemory(InMemoryBody),
+    Regions(RegionsBody<R>),
+}
+
+impl<R: RegionReader> RangeBody<R> {
+    /// A body that streams `segments`, reading their regions through `reader`.
+    pub(crate) fn regions(reader: R, segments: Vec<Segment>, config: ReadConfig) -> Self {
+        Self {
+            kind: Kind::Regions(RegionsBody::new(reader, segments, config)),
+        }
+    }
+
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Self::from_chunks(Vec::new())
+    }
+
+    /// A body of bytes already in memory, sent as one frame: for answers a router makes
+    /// itself, such as a `404`, so that they share the body type of the service's answers.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::from_chunks(vec![bytes.into()])
+    }
+
+    /// A body of chunks already in memory, each sent as one frame.
+    pub(crate) fn from_chunks(chunks: Vec<Bytes>) -> Self {
+        Self {
+            kind: Kind::InMemory(InMemoryBody::new(chunks)),
+        }
+    }
+}
+
+/// An empty body, as [`RangeBody::empty`]; lets layers that need a default body (such as
+/// tower-http's `TimeoutLayer`) wrap the service directly.
+impl<R: RegionReader> Default for RangeBody<R> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+// Both bodies are `Unpin` (their streams are required to be), so the body is too.
+impl<R: RegionReader> Unpin for RangeBody<R> {}
+
+impl<R: RegionReader> Body for RangeBody<R> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let polled = match &mut self.get_mut().kind {
+            Kind::InMemory(body) => Poll::Ready(body.next().map(Ok)),
+            Kind::Regions(body) => body.poll_next(cx),
+        };
+        polled.map(|frame| frame.map(|result| result.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining())
+    }
+}
+
+impl<R: RegionReader> RangeBody<R> {
+    /// The bytes not yet handed on.
+    fn remaining(&self) -> u64 {
+        match &self.kind {
+            Kind::InMemory(body) => body.remaining(),
+            Kind::Regions(body) => body.remaining(),
+        }
+    }
+}
+
+impl<R: RegionReader> fmt::Debug for RangeBody<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::InMemory(_) => "in memory",
+            Kind::Regions(_) => "regions",
+        };
+        f.debug_struct("RangeBody")
+            .field("kind", &kind)
+            .field("remaining", &self.remaining())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{ready, Ready};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::range::Region;
+    use crate::read::SourceReader;
+
+    /// Serves `0, 1, 2, …` (mod 251) up to `len`.
+    #[derive(Clone)]
+    struct Pattern(u64);
+
+    fn pattern(offset: u64, len: usize) -> Bytes {
+        (offset..offset + len as u64)
+            .map(|i| (i % 251) as u8)
+            .collect()
+    }
+
+    impl SourceReader for Pattern {
+        type Read = Ready<Result<Bytes, Error>>;
+        fn read_at(&self, offset: u64, len: usize) -> Self::Read {
+            let len = len.min(self.0.saturating_sub(offset) as usize);
+            ready(Ok(pattern(offset, len)))
+        }
+    }
+
+    fn region(start: u64, end: u64) -> Segment {
+        Segment::Region(Region::new(start, end).unwrap())
+    }
+
+    fn body(len: u64, segments: Vec<Segment>, frame_size: usize) -> RangeBody<Pattern> {
+        RangeBody::regions(Pattern(len), segments, ReadConfig::new(frame_size, 1, None))
+    }
+
+    fn poll_once(body: &mut RangeBody<Pattern>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let waker = std::task::Waker::noop();
+        Pin::new(body).poll_frame(&mut Context::from_waker(waker))
+    }
+
+    fn next_data(body: &mut RangeBody<Pattern>) -> Bytes {
+        match poll_once(body) {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap(),
+            _ => panic!("expected a data frame"),
+        }
+    }
+
+    #[test]
+    fn size_hint_is_exact_and_counts_down_across_segments() {
+        let segments = vec![
+            Segment::Bytes(Bytes::from_static(b"head")),
+            region(0, 10),
+            Segment::Bytes(Bytes::from_static(b"tail")),
+        ];
+        let mut body = body(1000, segments, 4);
+        assert_eq!(body.size_hint().exact(), Some(18));
+        assert_eq!(next_data(&mut body), "head");
+        assert_eq!(body.size_hint().exact(), Some(14));
+        let mut seen = 4;
+        while !body.is_end_stream() {
+            seen += next_data(&mut body).len();
+        }
+        assert_eq!(seen, 18);
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    #[tokio::test]
+    async fn regions_and_framing_come_in_plan_order_in_exact_frames() {
+        let segments = vec![
+            Segment::Bytes(Bytes::from_static(b"--a\r\n")),
+            region(100, 350),
+            Segment::Bytes(Bytes::from_static(b"--b\r\n")),
+            region(10, 20),
+        ];
+        let frames: Vec<Bytes> = body(1000, segments, 100)
+            .into_data_stream()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+            .await;
+        let sizes: Vec<usize> = frames.iter().map(Bytes::len).collect();
+        assert_eq!(sizes, [5, 100, 100, 50, 5, 10]);
+        assert_eq!(frames[1..4].concat(), pattern(100, 250));
+        assert_eq!(frames[5], pattern(10, 10));
+    }
+
+    use futures_util::StreamExt;
+
+    #[test]
+    fn a_region_the_reader_cannot_fill_ends_the_body_with_an_error() {
+        // The reader holds 150 bytes but the plan promises 400.
+        let mut body = body(150, vec![region(0, 400)], 100);
+        assert_eq!(next_data(&mut body).len(), 100);
+        match poll_once(&mut body) {
+            Poll::Ready(Some(Err(error))) => assert_eq!(error.kind(), crate::ErrorKind::Truncated),
+            _ => panic!("expected the truncation error"),
+        }
+        assert!(body.is_end_stream());
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn an_empty_body_ends_at_once() {
+        let mut body = RangeBody::<Pattern>::empty();
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn bytes_in_memory_are_one_frame() {
+        let mut body = RangeBody::<Pattern>::from_bytes("not found\n");
+        assert_eq!(body.size_hint().exact(), Some(10));
+        assert_eq!(next_data(&mut body), "not found\n");
+        assert!(body.is_end_stream());
+    }
+}

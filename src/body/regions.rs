@@ -1,0 +1,74 @@
+//! A planned body streamed in order: byte segments as they are, regions as frame streams.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::cursor::{Next, PlanCursor};
+use crate::read::{ReadConfig, RegionReader};
+use crate::response::Segment;
+use crate::Error;
+
+/// Walks the plan; asks the reader once per region and hands on that region's frames.
+pub(super) struct RegionsBody<R: RegionReader> {
+    reader: R,
+    config: ReadConfig,
+    cursor: PlanCursor,
+    /// The region being streamed, and its bytes not yet handed on.
+    current: Option<(R::Frames, u64)>,
+}
+
+impl<R: RegionReader> RegionsBody<R> {
+    pub(super) fn new(reader: R, segments: Vec<Segment>, config: ReadConfig) -> Self {
+        Self {
+            reader,
+            config,
+            cursor: PlanCursor::new(segments),
+            current: None,
+        }
+    }
+
+    pub(super) fn remaining(&self) -> u64 {
+        self.cursor.untaken() + self.current.as_ref().map_or(0, |(_, left)| *left)
+    }
+
+    pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        loop {
+            if let Some((frames, left)) = &mut self.current {
+                let error = match Pin::new(frames).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(frame))) if frame.len() as u64 <= *left => {
+                        *left -= frame.len() as u64;
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    Poll::Ready(Some(Ok(_))) => Error::from(std::io::Error::other(
+                        "the reader sent more bytes than the region holds",
+                    )),
+                    Poll::Ready(Some(Err(error))) => error,
+                    Poll::Ready(None) if *left == 0 => {
+                        self.current = None;
+                        continue;
+                    }
+                    Poll::Ready(None) => Error::from(std::io::Error::other(
+                        "the reader ended before the region did",
+                    )),
+                };
+                tracing::warn!(%error, "response body cut");
+                self.current = None;
+                self.cursor.clear();
+                return Poll::Ready(Some(Err(error)));
+            }
+            return match self.cursor.next() {
+                None => Poll::Ready(None),
+                Some(Next::Bytes(bytes)) => Poll::Ready(Some(Ok(bytes))),
+                Some(Next::Region(region)) => {
+                    let frames = self.reader.read_region(region, &self.config);
+                    self.current = Some((frames, region.len()));
+                    continue;
+                }
+            };
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The request pipeline every service of the crate runs: method → resolve → preconditions and
+//! plan → body. One function, so that a file, a tree or a store gets the same semantics.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use http::request::Parts;
+use http::{Method, Response};
+
+use crate::body::RangeBody;
+use crate::read::{ReadConfig, RegionReader};
+use crate::resolve::{Opened, Resolver};
+use crate::resources::Resources;
+use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, TextPlan};
+
+/// What a service configures of the pipeline.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) plan: PlanOptions,
+    pub(crate) frame_size: usize,
+    pub(crate) read_ahead: usize,
+    pub(crate) resources: Resources,
+}
+
+/// Answers one request: `405` for methods other than GET and HEAD (nothing is opened), the
+/// miss's status when `resolver` finds nothing, else the planned response with its body.
+pub(crate) async fn respond<R: Resolver>(
+    resolver: &R,
+    settings: &Settings,
+    head: Parts,
+) -> Response<RangeBody<R::Reader>> {
+    if head.method != Method::GET && head.method != Method::HEAD {
+        return in_memory(method_not_allowed());
+    }
+    match resolver.resolve(&head, &settings.resources).await {
+        Ok(Opened { metadata, reader }) => {
+            let plan = plan(
+                &head.method,
+                &head.headers,
+                &metadata,
+                &settings.plan,
+                SystemTime::now(),
+                new_boundary,
+            );
+            let config = ReadConfig::new(
+                settings.frame_size,
+                settings.read_ahead,
+                Some(settings.resources.budget().clone()),
+            );
+            let (mut parts, ()) = Response::new(()).into_parts();
+            parts.status = plan.status;
+            parts.headers = plan.headers;
+            Response::from_parts(parts, RangeBody::regions(reader, plan.body, config))
+        }
+        Err(error) => {
+            if error.kind().is_miss() {
+                tracing::debug!(%error, uri = %head.uri, "nothing to serve");
+            } else {
+                tracing::warn!(%error, uri = %head.uri, "opening the representation failed");
+            }
+            in_memory(open_failed(error.kind()))
+        }
+    }
+}
+
+/// A response whose body is a fixed text: no representation involved.
+pub(crate) fn in_memory<R: RegionReader>(text: TextPlan) -> Response<RangeBody<R>> {
+    let mut response = Response::new(RangeBody::from_bytes(text.body));
+    *response.status_mut() = text.status;
+    *response.headers_mut() = text.headers;
+    response
+}
+
+/// A multipart boundary: 32 hex digits from the standard library's randomly keyed hasher, so
+/// that a client cannot predict it and plant it in a file.
+fn new_boundary() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let keys = RandomState::new();
+    format!("{:016x}{:016x}", keys.hash_one(n), keys.hash_one(!n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_are_long_and_distinct() {
+        let a = new_boundary();
+        let b = new_boundary();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}
