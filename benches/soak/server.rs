@@ -1,0 +1,253 @@
+//! The example server under test, as a child process: building it, starting it on an
+//! ephemeral port, keeping the tail of its log, reading its memory and descriptors from
+//! `/proc`, and stopping it with SIGTERM as a user would.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::fatal;
+
+/// Builds the server unless told not to; a missing binary ends the bench.
+pub fn ensure_binary(config: &Config) {
+    if config.build {
+        build_server(config);
+    }
+    if !config.server.is_file() {
+        fatal(&format!(
+            "no server binary at {} (run cargo build --release --example server)",
+            config.server.display()
+        ));
+    }
+}
+
+fn build_server(config: &Config) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    eprintln!("soak: cargo build --release --example server");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--example", "server"])
+        .current_dir(&config.root)
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => fatal(&format!("building the example server failed: {status}")),
+        Err(error) => fatal(&format!("running cargo: {error}")),
+    }
+}
+
+#[derive(Default)]
+struct ServerLog {
+    lines: u64,
+    warnings: u64,
+    tail: VecDeque<String>,
+}
+
+pub struct Server {
+    child: Child,
+    pid: u32,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<ServerLog>>,
+    pub args: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcStats {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub fds: u64,
+    pub threads: u64,
+}
+
+impl ProcStats {
+    pub fn rss(&self) -> String {
+        format!("{:.1} MiB", self.rss_kib as f64 / 1024.0)
+    }
+    pub fn hwm(&self) -> String {
+        format!("{:.1} MiB", self.hwm_kib as f64 / 1024.0)
+    }
+}
+
+impl Server {
+    pub fn start(binary: &Path, file: &Path, extra: &[String]) -> Server {
+        let mut child = Command::new(binary)
+            .arg(file)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| fatal(&format!("starting {}: {e}", binary.display())));
+        let pid = child.id();
+        let log = Arc::new(Mutex::new(ServerLog::default()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.lines += 1;
+                if line.contains("WARN") || line.contains("ERROR") {
+                    log.warnings += 1;
+                }
+                log.tail.push_back(line);
+                if log.tail.len() > 20 {
+                    log.tail.pop_front();
+                }
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            // Drain the rest so the server never blocks on a full pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let first = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                fatal("the server printed no first line within 30 s");
+            }
+        };
+        let addr = first
+            .trim_end()
+            .rsplit_once(" at http://")
+            .and_then(|(_, rest)| rest.trim_end_matches('/').parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail: Vec<String> = log.lock().unwrap().tail.iter().cloned().collect();
+            fatal(&format!(
+                "unexpected first line from the server: {first:?}; stderr: {tail:?}"
+            ));
+        };
+        Server {
+            child,
+            pid,
+            addr,
+            log,
+            args: if extra.is_empty() {
+                "(defaults)".into()
+            } else {
+                extra.join(" ")
+            },
+        }
+    }
+
+    pub fn stats(&self) -> ProcStats {
+        let mut stats = ProcStats::default();
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) {
+            for line in status.lines() {
+                let value = |l: &str| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                if line.starts_with("VmRSS:") {
+                    stats.rss_kib = value(line);
+                } else if line.starts_with("VmHWM:") {
+                    stats.hwm_kib = value(line);
+                } else if line.starts_with("Threads:") {
+                    stats.threads = value(line);
+                }
+            }
+        }
+        stats.fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+        stats
+    }
+
+    /// The server's descriptors: (sockets, others).
+    pub fn fd_kinds(&self) -> (u64, u64) {
+        let (mut sockets, mut others) = (0, 0);
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/fd", self.pid)) {
+            for entry in dir.flatten() {
+                match std::fs::read_link(entry.path()) {
+                    Ok(target) if target.to_string_lossy().starts_with("socket:") => sockets += 1,
+                    _ => others += 1,
+                }
+            }
+        }
+        (sockets, others)
+    }
+
+    /// Waits (at most `limit`) until the server holds at most `fds` descriptors, then one
+    /// more second; returns its figures then.
+    pub async fn settle(&self, fds: u64, limit: Duration) -> ProcStats {
+        let deadline = Instant::now() + limit;
+        while self.stats().fds > fds && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.stats()
+    }
+
+    /// SIGTERM, then up to 15 s for a graceful exit; returns whether it exited by itself.
+    fn stop(mut self) -> Result<(), String> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("server exited with {status} on SIGTERM")),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err("server still running 15 s after SIGTERM: killed".into());
+                }
+            }
+        }
+    }
+
+    fn log_summary(&self) -> (u64, u64, Vec<String>) {
+        let log = self.log.lock().unwrap();
+        (log.lines, log.warnings, log.tail.iter().cloned().collect())
+    }
+
+    /// Stops the server; what it logged at WARN or ERROR becomes a note about `who`, an
+    /// unclean exit a failure named `failure`.
+    pub fn retire(
+        self,
+        who: &str,
+        failure: &str,
+        notes: &mut Vec<String>,
+        failed: &mut Vec<String>,
+    ) {
+        let (lines, warnings, tail) = self.log_summary();
+        if warnings > 0 {
+            notes.push(format!(
+                "{who} logged {warnings} warnings/errors ({lines} lines); last: {tail:?}"
+            ));
+        }
+        if let Err(e) = self.stop() {
+            failed.push(format!("{failure}: {e}"));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
