@@ -1,0 +1,62 @@
+//! The data file the servers serve, `target/bench-data/range-<N>MiB.bin`: deterministic
+//! bytes any range of which the bench can recompute to check a server's answer, read once
+//! before the runs so that they measure the page cache, not the disk.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::MIB;
+
+/// Byte `i` of the data file: the little-endian bytes of splitmix64 of `i / 8`.
+fn data_block(k: u64) -> [u8; 8] {
+    let mut z = k.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)).to_le_bytes()
+}
+
+pub fn expected_bytes(offset: u64, len: usize) -> Vec<u8> {
+    (offset..offset + len as u64)
+        .map(|i| data_block(i / 8)[(i % 8) as usize])
+        .collect()
+}
+
+pub fn prepare(config: &Config) -> PathBuf {
+    let dir = config.target_dir.join("bench-data");
+    std::fs::create_dir_all(&dir).expect("creating target/bench-data");
+    let path = dir.join(format!("range-{}MiB.bin", config.file_size / MIB));
+    let ok = std::fs::metadata(&path).is_ok_and(|m| m.len() == config.file_size) && {
+        let mut file = std::fs::File::open(&path).unwrap();
+        let mut head = vec![0u8; 4096];
+        file.read_exact(&mut head).is_ok() && head == expected_bytes(0, 4096)
+    };
+    if ok {
+        return path;
+    }
+    eprintln!(
+        "writing {} ({} MiB of deterministic bytes)",
+        path.display(),
+        config.file_size / MIB
+    );
+    let tmp = path.with_extension("tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
+    let mut chunk = Vec::with_capacity(MIB as usize);
+    for k in 0..config.file_size / 8 {
+        chunk.extend_from_slice(&data_block(k));
+        if chunk.len() == MIB as usize {
+            out.write_all(&chunk).unwrap();
+            chunk.clear();
+        }
+    }
+    out.write_all(&chunk).unwrap();
+    out.into_inner().unwrap().sync_all().unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+pub fn warm(file: &Path) {
+    let mut f = std::fs::File::open(file).unwrap();
+    let mut buf = vec![0u8; 4 * MIB as usize];
+    while f.read(&mut buf).unwrap() > 0 {}
+}
