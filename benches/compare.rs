@@ -42,9 +42,20 @@ mod servers;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
+#[path = "support/atomic_file.rs"]
+mod atomic_file;
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/example_server.rs"]
+mod example_server;
+#[path = "support/procfs.rs"]
+mod procfs;
+#[path = "support/splitmix.rs"]
+mod splitmix;
+
 use std::time::Instant;
 
-use config::{env, which, Config};
+use config::{which, Config};
 use report::Report;
 
 const MIB: u64 = 1024 * 1024;
@@ -61,7 +72,7 @@ fn main() {
         return;
     }
     let config = Config::from_env();
-    if let Some(path) = env("BENCH_CHART_ONLY") {
+    if let Some(path) = env::value("BENCH_CHART_ONLY") {
         redraw(&config, &path);
         return;
     }

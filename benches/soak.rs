@@ -63,6 +63,17 @@ mod server;
 #[path = "soak/summary.rs"]
 mod summary;
 
+#[path = "support/atomic_file.rs"]
+mod atomic_file;
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/example_server.rs"]
+mod example_server;
+#[path = "support/procfs.rs"]
+mod procfs;
+#[path = "support/splitmix.rs"]
+mod splitmix;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,14 +95,14 @@ fn main() {
     }
     let mut config = Config::from_env();
     let mut notes: Vec<String> = config.fit_to_open_files().into_iter().collect();
-    let load_start = config::load_average();
+    let load_start = load_average();
     let version = config.server_version();
     server::ensure_binary(&config);
     let (data, file) = data::prepare(&config);
     let mut failed: Vec<String> = Vec::new();
     let (soak_report, conn_reports, total_secs) =
         run_phases(&config, data, &file, &mut notes, &mut failed);
-    let load_end = config::load_average();
+    let load_end = load_average();
     summary::print_soak(&config, &soak_report, &mut failed);
     summary::print_connections(&config, &conn_reports, &mut failed);
     summary::print_footer(&version, total_secs, &load_start, &load_end, &notes);
@@ -170,6 +181,10 @@ async fn connections_phase(
     let failure = format!("connections server {}", report.server_args);
     server.retire(&who, &failure, notes, failed);
     report
+}
+
+fn load_average() -> String {
+    procfs::load_average().unwrap_or_else(|| "?".into())
 }
 
 /// Ends the bench on a setup error: nothing was measured.

@@ -1,27 +1,16 @@
 //! The binaries compared: tower-range's example server and the tower-http peer, built in
 //! release and copied aside for the run.
 
-use std::process::Command;
-
 use crate::config::Config;
+use crate::example_server;
 
 pub fn build(config: &Config) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!(
         "building the servers: cargo build --release --example server --example peer_tower_http"
     );
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--example",
-            "server",
-            "--example",
-            "peer_tower_http",
-        ])
-        .current_dir(&config.root)
-        .status()
-        .expect("running cargo");
+    let status =
+        example_server::build_examples(&config.root, &["server", "peer_tower_http"], "cargo")
+            .expect("running cargo");
     assert!(status.success(), "building the example servers failed");
 }
 

@@ -4,18 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::MIB;
-
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    env(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
+use crate::{env, MIB};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,17 +49,18 @@ pub enum Kind {
 
 impl Config {
     pub fn from_env() -> Self {
-        let quick = env("BENCH_QUICK").is_some_and(|v| v != "0");
+        let quick = env::value("BENCH_QUICK").is_some_and(|v| v != "0");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let target_dir = env("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        let file_mib: u64 = env_num("BENCH_FILE_MIB", if quick { 64 } else { 1024 });
+        let target_dir =
+            env::value("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let file_mib: u64 = env::number("BENCH_FILE_MIB", if quick { 64 } else { 1024 });
         let file_size = file_mib * MIB;
-        let ours_args: Vec<String> = env("BENCH_OURS_ARGS")
+        let ours_args: Vec<String> = env::value("BENCH_OURS_ARGS")
             .map(|a| a.split_whitespace().map(String::from).collect())
             .unwrap_or_default();
         // Our server logs an access line per request at `info`; nginx runs with
         // `access_log off`, so ours runs at `warn` unless told otherwise.
-        let ours_log = env("BENCH_OURS_LOG").unwrap_or_else(|| "warn".into());
+        let ours_log = env::value("BENCH_OURS_LOG").unwrap_or_else(|| "warn".into());
         let mut all = vec![
             ServerSpec {
                 name: "tower-range".into(),
@@ -102,7 +92,7 @@ impl Config {
             },
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
-        for variant in env("BENCH_VARIANTS").unwrap_or_default().split(';') {
+        for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
             let Some((name, args)) = variant.split_once('=') else {
                 continue;
             };
@@ -132,7 +122,7 @@ impl Config {
             .filter(|s| nginx || !matches!(s.kind, Kind::Nginx { .. }))
             .map(|s| s.name.clone())
             .collect();
-        let wanted: Vec<String> = env("BENCH_SERVERS")
+        let wanted: Vec<String> = env::value("BENCH_SERVERS")
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
             .unwrap_or(default_servers);
         let servers = wanted
@@ -144,33 +134,33 @@ impl Config {
                     .clone()
             })
             .collect();
-        let workloads = env("BENCH_WORKLOADS")
+        let workloads = env::value("BENCH_WORKLOADS")
             .unwrap_or_else(|| "w1,w2,w3,w4".into())
             .split(',')
             .map(|s| s.trim().to_lowercase())
             .collect();
         Config {
             quick,
-            rounds: env_num("BENCH_ROUNDS", if quick { 1 } else { 2 }),
+            rounds: env::number("BENCH_ROUNDS", if quick { 1 } else { 2 }),
             servers,
             workloads,
             file_size,
-            secs: env_num("BENCH_SECS", if quick { 3.0 } else { 10.0 }),
-            w4_secs: env_num("BENCH_W4_SECS", if quick { 5.0 } else { 20.0 }),
-            w4_conns: env_num("BENCH_W4_CONNS", if quick { 100 } else { 500 }),
+            secs: env::number("BENCH_SECS", if quick { 3.0 } else { 10.0 }),
+            w4_secs: env::number("BENCH_W4_SECS", if quick { 5.0 } else { 20.0 }),
+            w4_conns: env::number("BENCH_W4_CONNS", if quick { 100 } else { 500 }),
             w4_range_end: (512 * MIB).min(file_size) - 1,
-            w4_settle_secs: env_num("BENCH_W4_SETTLE_SECS", if quick { 2.0 } else { 5.0 }),
-            w3_client: env("BENCH_W3_CLIENT").unwrap_or_else(|| "wrk".into()),
-            build: env("BENCH_NO_BUILD").is_none(),
-            out_dir: env("BENCH_OUT")
+            w4_settle_secs: env::number("BENCH_W4_SETTLE_SECS", if quick { 2.0 } else { 5.0 }),
+            w3_client: env::value("BENCH_W3_CLIENT").unwrap_or_else(|| "wrk".into()),
+            build: env::value("BENCH_NO_BUILD").is_none(),
+            out_dir: env::value("BENCH_OUT")
                 .map_or_else(|| target_dir.join("bench-results"), PathBuf::from),
-            publish: env("BENCH_PUBLISH")
+            publish: env::value("BENCH_PUBLISH")
                 .filter(|v| v != "0")
                 .map(|_| root.join("benches/support/results")),
-            perf: env("BENCH_PERF"),
-            wait_quiet: env_num("BENCH_WAIT_QUIET", 0.0),
-            max_foreign: env_num("BENCH_MAX_FOREIGN", 15.0),
-            max_tries: env_num("BENCH_MAX_TRIES", 3),
+            perf: env::value("BENCH_PERF"),
+            wait_quiet: env::number("BENCH_WAIT_QUIET", 0.0),
+            max_foreign: env::number("BENCH_MAX_FOREIGN", 15.0),
+            max_tries: env::number("BENCH_MAX_TRIES", 3),
             root,
             target_dir,
         }

@@ -6,14 +6,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::MIB;
+use crate::splitmix::{mix, GOLDEN};
+use crate::{atomic_file, MIB};
 
 /// Byte `i` of the data file: the little-endian bytes of splitmix64 of `i / 8`.
 fn data_block(k: u64) -> [u8; 8] {
-    let mut z = k.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)).to_le_bytes()
+    mix(k.wrapping_mul(GOLDEN)).to_le_bytes()
 }
 
 pub fn expected_bytes(offset: u64, len: usize) -> Vec<u8> {
@@ -39,19 +37,18 @@ pub fn prepare(config: &Config) -> PathBuf {
         path.display(),
         config.file_size / MIB
     );
-    let tmp = path.with_extension("tmp");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
-    let mut chunk = Vec::with_capacity(MIB as usize);
-    for k in 0..config.file_size / 8 {
-        chunk.extend_from_slice(&data_block(k));
-        if chunk.len() == MIB as usize {
-            out.write_all(&chunk).unwrap();
-            chunk.clear();
+    atomic_file::write(&path, |out| {
+        let mut chunk = Vec::with_capacity(MIB as usize);
+        for k in 0..config.file_size / 8 {
+            chunk.extend_from_slice(&data_block(k));
+            if chunk.len() == MIB as usize {
+                out.write_all(&chunk)?;
+                chunk.clear();
+            }
         }
-    }
-    out.write_all(&chunk).unwrap();
-    out.into_inner().unwrap().sync_all().unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
+        out.write_all(&chunk)
+    })
+    .expect("writing the data file");
     path
 }
 

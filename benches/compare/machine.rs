@@ -8,15 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Kind};
 use crate::meter::machine_busy_s;
-use crate::MIB;
+use crate::{procfs, MIB};
 
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    procfs::load_average().unwrap_or_default()
 }
 
 /// Waits (up to `max_secs`) until the machine is quiet: other processes using under 10 % of
@@ -74,10 +69,7 @@ pub fn machine_info(
     let os = std::fs::read_to_string("/etc/debian_version")
         .map(|v| format!("Debian {}", v.trim()))
         .unwrap_or_else(|_| "-".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let kernel = procfs::kernel_release().unwrap_or_default();
     let git = command_output(
         "git",
         &[

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::procfs;
 use crate::report::Sample;
 
 /// The clock ticks of `/proc/*/stat` (USER_HZ, 100 on every Linux this runs on).
@@ -50,14 +51,11 @@ pub fn machine_busy_s() -> f64 {
         / TICKS
 }
 
-/// A `/proc/<pid>/status` figure in MiB (`VmRSS`, `VmHWM`).
+/// A `/proc/<pid>/status` figure in MiB (`VmRSS`, `VmHWM`); NaN when unknown, so that it
+/// cannot pass for a measurement.
 pub fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    procfs::status_field(&procfs::status(pid).unwrap_or_default(), field)
+        .map_or(f64::NAN, |kib| kib as f64 / 1024.0)
 }
 
 /// CPU accounting around one load run.

@@ -2,16 +2,16 @@
 //! tower-http's example binaries, or nginx from a generated configuration; ready once they
 //! serve the right bytes, stopped after each run.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::children::{pinned, track, untrack};
 use crate::config::{Config, Kind, ServerSpec};
 use crate::data_file::expected_bytes;
+use crate::example_server;
 
 pub struct Running {
     child: Child,
@@ -59,20 +59,9 @@ pub fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running 
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-            let mut stdout = BufReader::new(child.stdout.take().unwrap());
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = stdout.read_line(&mut line);
-                let _ = tx.send((line, stdout));
-            });
-            let (line, stdout) = rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("{} did not say where it serves", spec.name));
-            let addr = line
-                .trim()
-                .rsplit_once("http://")
-                .and_then(|(_, a)| a.trim_end_matches('/').parse().ok())
+            let (line, stdout) = example_server::first_line(&mut child, Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("{} did not say where it serves", spec.name));
+            let addr = example_server::announced_addr(&line)
                 .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", spec.name));
             Running {
                 child,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::MIB;
+use crate::{env, MIB};
 
 pub struct Config {
     pub requests: u64,
@@ -22,23 +22,13 @@ pub struct Config {
     pub data_dir: PathBuf,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    env(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
-
 impl Config {
     pub fn from_env() -> Self {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let target = env("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
-        let connections: usize = env_num("SOAK_CONNECTIONS", 10_000);
-        let budgets = env("SOAK_BUDGETS")
+        let target =
+            env::value("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+        let connections: usize = env::number("SOAK_CONNECTIONS", 10_000);
+        let budgets = env::value("SOAK_BUDGETS")
             .unwrap_or_else(|| "default,8388608".into())
             .split(',')
             .map(|b| match b.trim() {
@@ -47,17 +37,17 @@ impl Config {
             })
             .collect();
         Self {
-            requests: env_num("SOAK_REQUESTS", 10_000),
-            concurrency: env_num("SOAK_CONCURRENCY", 200),
-            h2_percent: env_num("SOAK_H2_PERCENT", 25),
-            file_len: env_num::<u64>("SOAK_FILE_MIB", 256) * MIB,
+            requests: env::number("SOAK_REQUESTS", 10_000),
+            concurrency: env::number("SOAK_CONCURRENCY", 200),
+            h2_percent: env::number("SOAK_H2_PERCENT", 25),
+            file_len: env::number::<u64>("SOAK_FILE_MIB", 256) * MIB,
             connections,
-            stalled: env_num("SOAK_STALLED", connections / 2).min(connections),
+            stalled: env::number("SOAK_STALLED", connections / 2).min(connections),
             budgets,
-            rounds: env_num("SOAK_ROUNDS", 2).max(1),
-            seed: env_num("SOAK_SEED", 0x50a4_2026),
-            build: env("SOAK_BUILD").is_none_or(|v| v != "0"),
-            server: env("SOAK_SERVER")
+            rounds: env::number("SOAK_ROUNDS", 2).max(1),
+            seed: env::number("SOAK_SEED", 0x50a4_2026),
+            build: env::value("SOAK_BUILD").is_none_or(|v| v != "0"),
+            server: env::value("SOAK_SERVER")
                 .map_or_else(|| target.join("release/examples/server"), PathBuf::from),
             data_dir: target.join("soak-data"),
             root,
@@ -84,7 +74,7 @@ impl Config {
 
     /// What the summary names as the server's version.
     pub fn server_version(&self) -> String {
-        match env("SOAK_SERVER") {
+        match env::value("SOAK_SERVER") {
             Some(path) => format!("{path} (SOAK_SERVER)"),
             None => source_version(&self.root),
         }
@@ -144,10 +134,4 @@ fn source_version(root: &Path) -> String {
     } else {
         commit
     }
-}
-
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::request_mix::mix;
-use crate::MIB;
+use crate::splitmix::mix;
+use crate::{atomic_file, MIB};
 
 /// The file's bytes (leaked: every task checks against them until the end) and its path,
 /// written if needed.
@@ -45,9 +45,5 @@ fn ensure_file(path: &Path, data: &[u8]) {
         data.len() as u64 / MIB
     );
     std::fs::create_dir_all(path.parent().unwrap()).expect("creating the data directory");
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).expect("creating the data file");
-    file.write_all(data).expect("writing the data file");
-    file.sync_all().expect("syncing the data file");
-    std::fs::rename(&tmp, path).expect("renaming the data file");
+    atomic_file::write(path, |out| out.write_all(data)).expect("writing the data file");
 }

@@ -3,6 +3,7 @@
 //! its response must be.
 
 use crate::client::Proto;
+use crate::splitmix::{mix, GOLDEN};
 use crate::{KIB, MIB};
 
 /// A stale entity tag: never the file's.
@@ -10,22 +11,15 @@ const STALE_TAG: &str = "\"0123456789abcdef\"";
 /// A date that is not the file's `Last-Modified`.
 const STALE_DATE: &str = "Thu, 01 Jan 2015 00:00:00 GMT";
 
-/// SplitMix64: the file's bytes and the request mix both come from it.
+/// The request mix's generator, on SplitMix64 like the data file.
 struct Rng(u64);
-
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 impl Rng {
     fn new(seed: u64) -> Self {
         Rng(mix(seed))
     }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.0 = self.0.wrapping_add(GOLDEN);
         mix(self.0)
     }
     /// Uniform in `0..n` (n > 0).

@@ -7,11 +7,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::fatal;
+use crate::{example_server, fatal, procfs};
 
 /// Builds the server unless told not to; a missing binary ends the bench.
 pub fn ensure_binary(config: &Config) {
@@ -27,13 +27,8 @@ pub fn ensure_binary(config: &Config) {
 }
 
 fn build_server(config: &Config) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
     eprintln!("soak: cargo build --release --example server");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--example", "server"])
-        .current_dir(&config.root)
-        .status();
-    match status {
+    match example_server::build_examples(&config.root, &["server"], env!("CARGO")) {
         Ok(status) if status.success() => {}
         Ok(status) => fatal(&format!("building the example server failed: {status}")),
         Err(error) => fatal(&format!("running cargo: {error}")),
@@ -102,28 +97,17 @@ impl Server {
                 }
             }
         });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            // Drain the rest so the server never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let first = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                fatal("the server printed no first line within 30 s");
-            }
+        let Some((first, mut rest)) =
+            example_server::first_line(&mut child, Duration::from_secs(30))
+        else {
+            let _ = child.kill();
+            fatal("the server printed no first line within 30 s");
         };
-        let addr = first
-            .trim_end()
-            .rsplit_once(" at http://")
-            .and_then(|(_, rest)| rest.trim_end_matches('/').parse().ok());
-        let Some(addr) = addr else {
+        // Drain the rest so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut rest, &mut std::io::sink());
+        });
+        let Some(addr) = example_server::announced_addr(&first) else {
             let _ = child.kill();
             let _ = child.wait();
             let tail: Vec<String> = log.lock().unwrap().tail.iter().cloned().collect();
@@ -146,22 +130,10 @@ impl Server {
 
     pub fn stats(&self) -> ProcStats {
         let mut stats = ProcStats::default();
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) {
-            for line in status.lines() {
-                let value = |l: &str| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0)
-                };
-                if line.starts_with("VmRSS:") {
-                    stats.rss_kib = value(line);
-                } else if line.starts_with("VmHWM:") {
-                    stats.hwm_kib = value(line);
-                } else if line.starts_with("Threads:") {
-                    stats.threads = value(line);
-                }
-            }
+        if let Ok(status) = procfs::status(self.pid) {
+            stats.rss_kib = procfs::status_field(&status, "VmRSS:").unwrap_or(0);
+            stats.hwm_kib = procfs::status_field(&status, "VmHWM:").unwrap_or(0);
+            stats.threads = procfs::status_field(&status, "Threads:").unwrap_or(0);
         }
         stats.fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid))
             .map(|d| d.count() as u64)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::connections::{ConnReport, Round};
 use crate::mixed_requests::SoakReport;
-use crate::MIB;
+use crate::{procfs, MIB};
 
 fn ms(d: &Result<Duration, String>) -> String {
     match d {
@@ -223,8 +223,8 @@ pub fn print_footer(
     println!();
     println!(
         "server built from {version}; {}",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|r| format!("Linux {}", r.trim()))
+        procfs::kernel_release()
+            .map(|r| format!("Linux {r}"))
             .unwrap_or_default()
     );
     println!(
