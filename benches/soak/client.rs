@@ -2,6 +2,7 @@
 //! low-level `client::conn` API: the soak decides when a connection opens and closes, which
 //! a pooled client would hide.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,12 +50,9 @@ impl Conn {
                     let (send, conn) = hyper::client::conn::http1::handshake(io)
                         .await
                         .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
-                    let task = tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
                     Conn {
                         sender: Sender::H1(send),
-                        task,
+                        task: drive(conn),
                     }
                 }
                 Proto::H2 => {
@@ -62,12 +60,9 @@ impl Conn {
                         hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
                             .await
                             .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
-                    let task = tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
                     Conn {
                         sender: Sender::H2(send),
-                        task,
+                        task: drive(conn),
                     }
                 }
             })
@@ -81,23 +76,25 @@ impl Conn {
         &mut self,
         request: Request<Empty<Bytes>>,
     ) -> Result<Response<Incoming>, String> {
+        // The two senders share no trait, so each arm spells the same two steps.
+        let not_ready = |e: hyper::Error| format!("connection not ready: {e}");
+        let sending = |e: hyper::Error| format!("sending: {e}");
         match &mut self.sender {
             Sender::H1(send) => {
-                send.ready()
-                    .await
-                    .map_err(|e| format!("connection not ready: {e}"))?;
-                send.send_request(request)
-                    .await
-                    .map_err(|e| format!("sending: {e}"))
+                send.ready().await.map_err(not_ready)?;
+                send.send_request(request).await.map_err(sending)
             }
             Sender::H2(send) => {
-                send.ready()
-                    .await
-                    .map_err(|e| format!("connection not ready: {e}"))?;
-                send.send_request(request)
-                    .await
-                    .map_err(|e| format!("sending: {e}"))
+                send.ready().await.map_err(not_ready)?;
+                send.send_request(request).await.map_err(sending)
             }
         }
     }
+}
+
+/// Runs a connection's I/O until it closes, or until the `Conn` that owns it is dropped.
+fn drive(connection: impl Future + Send + 'static) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = connection.await;
+    })
 }

@@ -1,8 +1,10 @@
 //! One planned request of the soak: sending it on a connection and checking the response
 //! against what the plan expects, status, headers and bytes.
 
+use http::response::Parts;
 use http::{Request, StatusCode};
 use http_body_util::Empty;
+use hyper::body::Incoming;
 
 use crate::check::{
     check_entity_headers, check_header, check_status, check_stream, content_length, header,
@@ -61,25 +63,14 @@ pub async fn execute(
                 let n = check_stream(&mut body, 0, len, None, ctx, progress).await?;
                 Ok(outcome(n))
             } else {
-                let rest = small_body(&mut body, 0).await?;
-                if !rest.is_empty() {
-                    return Err(format!("HEAD with a body of {} bytes", rest.len()));
-                }
+                expect_no_body(&mut body, "HEAD").await?;
                 Ok(outcome(0))
             }
         }
         Expect::Single { first, last } => {
             check_status(&parts, StatusCode::PARTIAL_CONTENT)?;
             check_entity_headers(&parts, ctx)?;
-            check_header(&parts, "content-type", "video/mp4")?;
-            check_header(
-                &parts,
-                "content-range",
-                &format!("bytes {first}-{last}/{len}"),
-            )?;
-            let n = last - first + 1;
-            check_header(&parts, "content-length", &n.to_string())?;
-            let n = check_stream(&mut body, *first, n, None, ctx, progress).await?;
+            let n = single_part(&parts, &mut body, *first, *last, ctx, progress).await?;
             Ok(outcome(n))
         }
         Expect::Multi { ranges, ordered } => {
@@ -89,15 +80,7 @@ pub async fn execute(
             if want.len() == 1 {
                 // Merged into one: a plain single-part 206.
                 let (first, last) = want[0];
-                check_header(&parts, "content-type", "video/mp4")?;
-                check_header(
-                    &parts,
-                    "content-range",
-                    &format!("bytes {first}-{last}/{len}"),
-                )?;
-                let n = last - first + 1;
-                check_header(&parts, "content-length", &n.to_string())?;
-                let n = check_stream(&mut body, first, n, None, ctx, progress).await?;
+                let n = single_part(&parts, &mut body, first, last, ctx, progress).await?;
                 return Ok(outcome(n));
             }
             let content_type = header(&parts, "content-type").unwrap_or_default();
@@ -141,32 +124,17 @@ pub async fn execute(
             if parts.headers.contains_key("content-range") {
                 return Err("a 304 with content-range".into());
             }
-            let rest = small_body(&mut body, 0).await?;
-            if !rest.is_empty() {
-                return Err(format!("304 with a body of {} bytes", rest.len()));
-            }
+            expect_no_body(&mut body, "304").await?;
             Ok(outcome(0))
         }
         Expect::PreconditionFailed => {
             check_status(&parts, StatusCode::PRECONDITION_FAILED)?;
-            let rest = small_body(&mut body, 4096).await?;
-            if let Some(n) = header(&parts, "content-length") {
-                if n != rest.len().to_string() {
-                    return Err(format!("412 content-length {n}, body {}", rest.len()));
-                }
-            }
-            Ok(outcome(rest.len() as u64))
+            Ok(outcome(error_body(&parts, &mut body).await?))
         }
         Expect::Unsatisfiable => {
             check_status(&parts, StatusCode::RANGE_NOT_SATISFIABLE)?;
             check_header(&parts, "content-range", &format!("bytes */{len}"))?;
-            let rest = small_body(&mut body, 4096).await?;
-            if let Some(n) = header(&parts, "content-length") {
-                if n != rest.len().to_string() {
-                    return Err(format!("416 content-length {n}, body {}", rest.len()));
-                }
-            }
-            Ok(outcome(rest.len() as u64))
+            Ok(outcome(error_body(&parts, &mut body).await?))
         }
         Expect::Abort {
             first,
@@ -176,13 +144,7 @@ pub async fn execute(
         } => {
             check_status(&parts, StatusCode::PARTIAL_CONTENT)?;
             check_entity_headers(&parts, ctx)?;
-            check_header(
-                &parts,
-                "content-range",
-                &format!("bytes {first}-{last}/{len}"),
-            )?;
-            let n = last - first + 1;
-            check_header(&parts, "content-length", &n.to_string())?;
+            let n = check_range_headers(&parts, *first, *last, len)?;
             let got = check_stream(&mut body, *first, n, Some(*read), ctx, progress).await?;
             drop(body);
             Ok(Outcome {
@@ -193,4 +155,57 @@ pub async fn execute(
             })
         }
     }
+}
+
+/// The headers of a 206 with one range, `first..=last` of a file of `len` bytes; returns
+/// the length it announces.
+fn check_range_headers(parts: &Parts, first: u64, last: u64, len: u64) -> Result<u64, String> {
+    check_header(
+        parts,
+        "content-range",
+        &format!("bytes {first}-{last}/{len}"),
+    )?;
+    let n = last - first + 1;
+    check_header(parts, "content-length", &n.to_string())?;
+    Ok(n)
+}
+
+/// A single-part 206 with the whole of `first..=last`, past its status and validators:
+/// type, range, length and every byte; returns the bytes checked.
+async fn single_part(
+    parts: &Parts,
+    body: &mut Incoming,
+    first: u64,
+    last: u64,
+    ctx: &Ctx,
+    progress: &mut Progress,
+) -> Result<u64, String> {
+    check_header(parts, "content-type", "video/mp4")?;
+    let n = check_range_headers(parts, first, last, ctx.len)?;
+    check_stream(body, first, n, None, ctx, progress).await
+}
+
+/// A response that must have no body at all (`what`: HEAD, 304).
+async fn expect_no_body(body: &mut Incoming, what: &str) -> Result<(), String> {
+    let rest = small_body(body, 0).await?;
+    if !rest.is_empty() {
+        return Err(format!("{what} with a body of {} bytes", rest.len()));
+    }
+    Ok(())
+}
+
+/// The short explanatory body of a 412 or 416, which must match its content-length if it
+/// announces one; returns its length.
+async fn error_body(parts: &Parts, body: &mut Incoming) -> Result<u64, String> {
+    let rest = small_body(body, 4096).await?;
+    if let Some(n) = header(parts, "content-length") {
+        if n != rest.len().to_string() {
+            return Err(format!(
+                "{} content-length {n}, body {}",
+                parts.status.as_u16(),
+                rest.len()
+            ));
+        }
+    }
+    Ok(rest.len() as u64)
 }

@@ -181,6 +181,15 @@ fn random_range(rng: &mut Rng, len: u64) -> (String, u64, u64) {
     }
 }
 
+/// Half the time, a random `Range` as well: the precondition must decide the answer before
+/// any range applies.
+fn maybe_range(rng: &mut Rng, len: u64, headers: &mut Vec<(&'static str, String)>) {
+    if rng.below(2) == 0 {
+        let (spec, _, _) = random_range(rng, len);
+        headers.push(("range", format!("bytes={spec}")));
+    }
+}
+
 pub fn plan(index: u64, seed: u64, len: u64, validators: &Validators) -> Plan {
     let mut rng = Rng::new(seed ^ mix(index));
     let kind = match index % 1000 {
@@ -254,10 +263,7 @@ pub fn plan(index: u64, seed: u64, len: u64, validators: &Validators) -> Plan {
                 _ => "*".into(),
             };
             headers.push(("if-none-match", value));
-            if rng.below(2) == 0 {
-                let (spec, _, _) = random_range(&mut rng, len);
-                headers.push(("range", format!("bytes={spec}")));
-            }
+            maybe_range(&mut rng, len, &mut headers);
             Expect::NotModified
         }
         Kind::IfModifiedSince => {
@@ -306,10 +312,7 @@ pub fn plan(index: u64, seed: u64, len: u64, validators: &Validators) -> Plan {
                 _ => format!("W/{etag}"),
             };
             headers.push(("if-match", value));
-            if rng.below(2) == 0 {
-                let (spec, _, _) = random_range(&mut rng, len);
-                headers.push(("range", format!("bytes={spec}")));
-            }
+            maybe_range(&mut rng, len, &mut headers);
             Expect::PreconditionFailed
         }
         Kind::Unsatisfiable => {
