@@ -2,7 +2,7 @@
 //! bench when it is interrupted or panics.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// Pids of the servers and clients running now, killed if the bench is interrupted.
 static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
@@ -13,6 +13,17 @@ pub fn track(pid: u32) {
 
 pub fn untrack(pid: u32) {
     CHILDREN.lock().unwrap().retain(|p| *p != pid);
+}
+
+/// Runs `command` to its end, tracked meanwhile, and returns its output; `what` names it
+/// if it cannot run.
+pub fn output_tracked(command: &mut Command, what: &str) -> Output {
+    let child = command.spawn().expect(what);
+    let pid = child.id();
+    track(pid);
+    let output = child.wait_with_output().expect(what);
+    untrack(pid);
+    output
 }
 
 fn kill_children() {

@@ -4,14 +4,27 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
-use crate::children::{pinned, track, untrack};
+use crate::children::{output_tracked, pinned};
 use crate::config::Config;
 use crate::servers::Running;
 
-pub fn bench_exe() -> PathBuf {
+fn bench_exe() -> PathBuf {
     std::env::current_exe().expect("the bench's own path")
+}
+
+/// This binary again as the `role` client of `clients.rs`, with `conns` connections to the
+/// server and the role's own `flags`, pinned to CPU 1.
+pub fn client_role(role: &str, running: &Running, conns: usize, flags: &[&str]) -> Command {
+    let addr = running.addr.to_string();
+    let conns = conns.to_string();
+    let args: Vec<String> = ["--role", role, "--addr", &addr, "--conns", &conns]
+        .iter()
+        .chain(flags)
+        .map(|s| s.to_string())
+        .collect();
+    pinned("1", &bench_exe(), &args)
 }
 
 /// Runs the `load` client role and returns its JSON.
@@ -21,32 +34,21 @@ pub fn own_load(
     conns: usize,
     range_len: u64,
 ) -> serde_json::Value {
-    let args: Vec<String> = [
-        "--role",
+    let mut command = client_role(
         "load",
-        "--addr",
-        &running.addr.to_string(),
-        "--conns",
-        &conns.to_string(),
-        "--secs",
-        &config.secs.to_string(),
-        "--range-len",
-        &range_len.to_string(),
-        "--file-size",
-        &config.file_size.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let child = pinned("1", &bench_exe(), &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("running the load client");
-    let pid = child.id();
-    track(pid);
-    let output = child.wait_with_output().expect("running the load client");
-    untrack(pid);
+        running,
+        conns,
+        &[
+            "--secs",
+            &config.secs.to_string(),
+            "--range-len",
+            &range_len.to_string(),
+            "--file-size",
+            &config.file_size.to_string(),
+        ],
+    );
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let output = output_tracked(&mut command, "running the load client");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or("{}");
     serde_json::from_str(line).unwrap_or_else(|_| panic!("load client said {stdout:?}"))
@@ -76,18 +78,14 @@ pub fn wrk(config: &Config, running: &Running, conns: usize, range_len: u64) -> 
         format!("http://{}/video", running.addr),
     ]
     .into();
-    let child = pinned("1", Path::new("wrk"), &args)
+    let mut command = pinned("1", Path::new("wrk"), &args);
+    command
         .env("FILE_SIZE", config.file_size.to_string())
         .env("RANGE_LEN", range_len.to_string())
         .env("RANGE_PATH", "/video")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running wrk");
-    let pid = child.id();
-    track(pid);
-    let output = child.wait_with_output().expect("running wrk");
-    untrack(pid);
+        .stderr(Stdio::piped());
+    let output = output_tracked(&mut command, "running wrk");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::children::{pinned, track, untrack};
+use crate::children::{track, untrack};
 use crate::config::Config;
-use crate::load::{bench_exe, own_load, wrk};
+use crate::load::{client_role, own_load, wrk};
 use crate::meter::{status_mib, Meter};
 use crate::report::Sample;
 use crate::servers::Running;
@@ -78,27 +78,22 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
     std::thread::sleep(Duration::from_millis(300));
     sample.set("w4_idle_rss_mib", status_mib(pid, "VmRSS"));
     let meter = Meter::start(pid);
-    let args: Vec<String> = [
-        "--role",
+    let mut child = client_role(
         "slow",
-        "--addr",
-        &running.addr.to_string(),
-        "--conns",
-        &config.w4_conns.to_string(),
-        "--range-end",
-        &config.w4_range_end.to_string(),
-        "--rate",
-        "65536",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut child = pinned("1", &bench_exe(), &args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting the slow clients");
+        running,
+        config.w4_conns,
+        &[
+            "--range-end",
+            &config.w4_range_end.to_string(),
+            "--rate",
+            "65536",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .expect("starting the slow clients");
     track(child.id());
     // Sample the RSS each second on the way, for the record.
     let start = Instant::now();
