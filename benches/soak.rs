@@ -48,8 +48,8 @@ mod client_sockets;
 mod config;
 #[path = "soak/connections.rs"]
 mod connections;
-#[path = "soak/data.rs"]
-mod data;
+#[path = "soak/data_file.rs"]
+mod data_file;
 #[path = "soak/execute.rs"]
 mod execute;
 #[path = "soak/mixed_requests.rs"]
@@ -98,7 +98,7 @@ fn main() {
     let load_start = load_average();
     let version = config.server_version();
     server::ensure_binary(&config);
-    let (data, file) = data::prepare(&config);
+    let (data, file) = data_file::prepare(&config);
     let mut failed: Vec<String> = Vec::new();
     let (soak_report, conn_reports, total_secs) =
         run_phases(&config, data, &file, &mut notes, &mut failed);

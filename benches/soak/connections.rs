@@ -101,10 +101,7 @@ pub async fn connections(
     budget: u64,
     rounds: usize,
 ) -> ConnReport {
-    // The first HEAD's connection may still be closing.
-    let base = server
-        .settle(server.stats().fds.saturating_sub(1), Duration::from_secs(2))
-        .await;
+    let base = server.baseline().await;
     let (base_sockets, _) = server.fd_kinds();
     let kernel_tcp_base_mib = kernel_tcp_mem_mib();
     let mut failures = Vec::new();

@@ -56,10 +56,7 @@ pub struct SoakReport {
 }
 
 pub async fn soak(config: &Config, server: &Server, ctx: Arc<Ctx>) -> SoakReport {
-    // The first HEAD's connection may still be closing.
-    let start_stats = server
-        .settle(server.stats().fds.saturating_sub(1), Duration::from_secs(2))
-        .await;
+    let start_stats = server.baseline().await;
     let stats = Arc::new(SoakStats::default());
     let deadline = Instant::now() + Duration::from_secs(200);
     let began = Instant::now();

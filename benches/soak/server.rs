@@ -166,6 +166,13 @@ impl Server {
         self.stats()
     }
 
+    /// The figures a phase starts from, once the connection of `check::context`'s HEAD
+    /// has had up to 2 s to close.
+    pub async fn baseline(&self) -> ProcStats {
+        self.settle(self.stats().fds.saturating_sub(1), Duration::from_secs(2))
+            .await
+    }
+
     /// SIGTERM, then up to 15 s for a graceful exit; returns whether it exited by itself.
     fn stop(mut self) -> Result<(), String> {
         // SAFETY: kill(2) on our own child's pid.
