@@ -288,8 +288,8 @@ impl Report {
             md,
             "- CPU used by other processes during the runs: at most {foreign:.1} % of a core\n"
         );
-        // Medians.
-        let header = |md: &mut String, first: &str| {
+        // A table of the headline figures, a row per server, `cell(server, key)` in each.
+        let table = |md: &mut String, first: &str, cell: &dyn Fn(&str, &str) -> String| {
             let _ = write!(md, "| {first} |");
             for (_, label, _) in HEADLINES {
                 let _ = write!(md, " {label} |");
@@ -299,37 +299,26 @@ impl Report {
                 let _ = write!(md, "---:|");
             }
             md.push('\n');
-        };
-        header(&mut md, "server (median)");
-        for server in &servers {
-            let _ = write!(md, "| {server} |");
-            for (key, _, _) in HEADLINES {
-                let _ = write!(
-                    md,
-                    " {} |",
-                    self.median(server, key).map_or("-".into(), fmt_num)
-                );
+            for server in &servers {
+                let _ = write!(md, "| {server} |");
+                for (key, _, _) in HEADLINES {
+                    let _ = write!(md, " {} |", cell(server, key));
+                }
+                md.push('\n');
             }
-            md.push('\n');
-        }
+        };
+        table(&mut md, "server (median)", &|server, key| {
+            self.median(server, key).map_or("-".into(), fmt_num)
+        });
         for (base, title) in [(PEER, "tower-http"), (NGINX, "nginx sendfile off")] {
             if !servers.iter().any(|s| s == base) {
                 continue;
             }
             let _ = writeln!(md, "\nRatio to {title} (higher is better for W1–W3 req/s and MB/s, lower for the rest):\n");
-            header(&mut md, "server ÷ base");
-            for server in &servers {
-                let _ = write!(md, "| {server} |");
-                for (key, _, _) in HEADLINES {
-                    let _ = write!(
-                        md,
-                        " {} |",
-                        self.ratio(server, key, base)
-                            .map_or("-".into(), |r| format!("{r:.2}"))
-                    );
-                }
-                md.push('\n');
-            }
+            table(&mut md, "server ÷ base", &|server, key| {
+                self.ratio(server, key, base)
+                    .map_or("-".into(), |r| format!("{r:.2}"))
+            });
         }
         if servers.iter().any(|s| s == OURS) && servers.iter().any(|s| s == NGINX) {
             let _ = writeln!(md, "\nTargets of issue 5 (tower-range):\n");

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::meter::stat_fields_cpu;
+
 const BUF: usize = 256 * 1024;
 
 /// Runs the role named in `args` (the arguments after `--role`).
@@ -97,13 +99,8 @@ impl Opts {
 /// CPU seconds (user + system) this process used so far.
 fn self_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
     // After the command name: state is field 3, so utime (14) and stime (15) are at 11, 12.
-    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
+    stat_fields_cpu(&stat, 11)
 }
 
 #[derive(Default)]

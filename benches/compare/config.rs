@@ -1,0 +1,177 @@
+//! The comparison's settings: the `BENCH_*` environment variables with their defaults, and
+//! the servers it can run (ours, its variants, tower-http, nginx with sendfile off and on).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::{env, MIB};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub quick: bool,
+    pub rounds: usize,
+    pub servers: Vec<ServerSpec>,
+    pub workloads: Vec<String>,
+    pub file_size: u64,
+    pub secs: f64,
+    pub w4_secs: f64,
+    pub w4_conns: usize,
+    pub w4_range_end: u64,
+    pub w4_settle_secs: f64,
+    pub w3_client: String,
+    pub build: bool,
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+    pub out_dir: PathBuf,
+    pub publish: Option<PathBuf>,
+    pub perf: Option<String>,
+    pub wait_quiet: f64,
+    pub max_foreign: f64,
+    pub max_tries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub name: String,
+    pub kind: Kind,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Another build of the example server (`bin:=PATH` in `BENCH_VARIANTS`).
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Ours,
+    TowerHttp,
+    Nginx { sendfile: bool },
+}
+
+impl Config {
+    pub fn from_env() -> Self {
+        let quick = env::value("BENCH_QUICK").is_some_and(|v| v != "0");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let target_dir =
+            env::value("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let file_mib: u64 = env::number("BENCH_FILE_MIB", if quick { 64 } else { 1024 });
+        let file_size = file_mib * MIB;
+        let ours_args: Vec<String> = env::value("BENCH_OURS_ARGS")
+            .map(|a| a.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        // Our server logs an access line per request at `info`; nginx runs with
+        // `access_log off`, so ours runs at `warn` unless told otherwise.
+        let ours_log = env::value("BENCH_OURS_LOG").unwrap_or_else(|| "warn".into());
+        let mut all = vec![
+            ServerSpec {
+                name: "tower-range".into(),
+                kind: Kind::Ours,
+                args: ours_args,
+                env: vec![("RUST_LOG".into(), ours_log.clone())],
+                binary: None,
+            },
+            ServerSpec {
+                name: "tower-http".into(),
+                kind: Kind::TowerHttp,
+                args: vec![],
+                env: vec![],
+                binary: None,
+            },
+            ServerSpec {
+                name: "nginx-sendfile-off".into(),
+                kind: Kind::Nginx { sendfile: false },
+                args: vec![],
+                env: vec![],
+                binary: None,
+            },
+            ServerSpec {
+                name: "nginx-sendfile-on".into(),
+                kind: Kind::Nginx { sendfile: true },
+                args: vec![],
+                env: vec![],
+                binary: None,
+            },
+        ];
+        // Extra configurations of our server: `name=ARGS;name=ARGS`.
+        for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
+            let Some((name, args)) = variant.split_once('=') else {
+                continue;
+            };
+            let mut env_vars = vec![("RUST_LOG".to_string(), ours_log.clone())];
+            let mut cli = Vec::new();
+            let mut binary = None;
+            for word in args.split_whitespace() {
+                // `KEY:=VALUE` words set environment variables of the server, `bin:=PATH`
+                // runs another build of the example server.
+                match word.split_once(":=") {
+                    Some(("bin", path)) => binary = Some(PathBuf::from(path)),
+                    Some((k, v)) => env_vars.push((k.into(), v.into())),
+                    None => cli.push(word.to_string()),
+                }
+            }
+            all.push(ServerSpec {
+                name: name.trim().to_string(),
+                kind: Kind::Ours,
+                args: cli,
+                env: env_vars,
+                binary,
+            });
+        }
+        let nginx = which("nginx");
+        let default_servers: Vec<String> = all
+            .iter()
+            .filter(|s| nginx || !matches!(s.kind, Kind::Nginx { .. }))
+            .map(|s| s.name.clone())
+            .collect();
+        let wanted: Vec<String> = env::value("BENCH_SERVERS")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or(default_servers);
+        let servers = wanted
+            .iter()
+            .map(|name| {
+                all.iter()
+                    .find(|s| &s.name == name)
+                    .unwrap_or_else(|| panic!("unknown server {name}"))
+                    .clone()
+            })
+            .collect();
+        let workloads = env::value("BENCH_WORKLOADS")
+            .unwrap_or_else(|| "w1,w2,w3,w4".into())
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .collect();
+        Config {
+            quick,
+            rounds: env::number("BENCH_ROUNDS", if quick { 1 } else { 2 }),
+            servers,
+            workloads,
+            file_size,
+            secs: env::number("BENCH_SECS", if quick { 3.0 } else { 10.0 }),
+            w4_secs: env::number("BENCH_W4_SECS", if quick { 5.0 } else { 20.0 }),
+            w4_conns: env::number("BENCH_W4_CONNS", if quick { 100 } else { 500 }),
+            w4_range_end: (512 * MIB).min(file_size) - 1,
+            w4_settle_secs: env::number("BENCH_W4_SETTLE_SECS", if quick { 2.0 } else { 5.0 }),
+            w3_client: env::value("BENCH_W3_CLIENT").unwrap_or_else(|| "wrk".into()),
+            build: env::value("BENCH_NO_BUILD").is_none(),
+            out_dir: env::value("BENCH_OUT")
+                .map_or_else(|| target_dir.join("bench-results"), PathBuf::from),
+            publish: env::value("BENCH_PUBLISH")
+                .filter(|v| v != "0")
+                .map(|_| root.join("benches/support/results")),
+            perf: env::value("BENCH_PERF"),
+            wait_quiet: env::number("BENCH_WAIT_QUIET", 0.0),
+            max_foreign: env::number("BENCH_MAX_FOREIGN", 15.0),
+            max_tries: env::number("BENCH_MAX_TRIES", 3),
+            root,
+            target_dir,
+        }
+    }
+}
+
+pub fn which(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,106 @@
+//! The order of the runs: rounds that interleave the servers, so that a drift of the machine
+//! during the bench spreads over all of them, and each sample run again when other processes
+//! disturbed it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::config::{Config, ServerSpec};
+use crate::machine::{loadavg, wait_for_quiet};
+use crate::perf::{start_perf, stop_perf};
+use crate::report::{Report, Sample};
+use crate::servers::start_server;
+use crate::workloads::{w1, w2, w3, w4};
+
+/// Every server under every workload, once per round; the samples go to `report`.
+pub fn run_rounds(config: &Config, file: &Path, started: Instant, report: &mut Report) {
+    let runs = Runs {
+        config,
+        file,
+        started,
+    };
+    for round in 1..=config.rounds {
+        for workload in &config.workloads {
+            // Interleave: every server runs each workload once per round, in turn.
+            for server in &config.servers {
+                let sample = runs.undisturbed(server, workload, round);
+                report.samples.push(sample);
+            }
+        }
+    }
+}
+
+/// What every run of the bench shares.
+#[derive(Clone, Copy)]
+struct Runs<'a> {
+    config: &'a Config,
+    file: &'a Path,
+    /// When the first run began, for the progress lines.
+    started: Instant,
+}
+
+impl Runs<'_> {
+    /// One sample, run again (after waiting for a quiet machine) while other processes took
+    /// more than `BENCH_MAX_FOREIGN` % of a core during it, at most `BENCH_MAX_TRIES` times.
+    fn undisturbed(&self, server: &ServerSpec, workload: &str, round: usize) -> Sample {
+        let config = self.config;
+        let mut tries = 0;
+        let sample = loop {
+            tries += 1;
+            let sample = self.one(server, workload, round);
+            let foreign = sample
+                .metrics
+                .get("foreign_cpu_pct")
+                .copied()
+                .unwrap_or(0.0);
+            if foreign <= config.max_foreign || tries >= config.max_tries {
+                break sample;
+            }
+            eprintln!(
+                "        other processes took {foreign:.0} % of a core: waiting for a quiet machine, then again"
+            );
+            wait_for_quiet(config.wait_quiet.max(120.0));
+        };
+        let mut sample = sample;
+        sample.set("tries", tries as f64);
+        sample
+    }
+
+    /// One server under one workload: a fresh server, the load, the figures.
+    fn one(&self, server: &ServerSpec, workload: &str, round: usize) -> Sample {
+        let Runs {
+            config,
+            file,
+            started,
+        } = *self;
+        let mut sample = Sample {
+            server: server.name.clone(),
+            workload: workload.to_string(),
+            round,
+            metrics: BTreeMap::new(),
+        };
+        eprintln!(
+            "[{:>5.0} s] round {round}/{} {workload} {} (load {})",
+            started.elapsed().as_secs_f64(),
+            config.rounds,
+            server.name,
+            loadavg()
+        );
+        let running = start_server(config, server, file);
+        let perf = start_perf(config, server, workload, round, running.pid());
+        match workload {
+            "w1" => w1(config, &running, &mut sample),
+            "w2" => w2(config, &running, &mut sample),
+            "w3" => w3(config, &running, &mut sample),
+            "w4" => w4(config, &running, &mut sample),
+            other => panic!("unknown workload {other}"),
+        }
+        if let Some(perf) = perf {
+            stop_perf(perf);
+        }
+        running.stop();
+        eprintln!("        {}", sample.summary());
+        sample
+    }
+}
