@@ -43,6 +43,8 @@ mod body;
 mod budget;
 mod compression;
 mod content_type;
+#[cfg(target_os = "linux")]
+pub mod dir;
 mod error;
 mod future;
 mod metadata;

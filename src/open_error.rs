@@ -25,6 +25,8 @@ pub enum OpenErrorKind {
     UpstreamUnavailable,
     /// The upstream store did not answer in time: `504`.
     UpstreamTimedOut,
+    /// The request names nothing a file could be (a malformed percent-escape): `400`.
+    BadRequest,
     /// Anything else (an I/O error): `500`.
     Other,
 }
@@ -38,6 +40,7 @@ impl OpenErrorKind {
             Self::NameTooLong => StatusCode::URI_TOO_LONG,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimedOut => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Other => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -51,6 +54,7 @@ impl OpenErrorKind {
             StatusCode::URI_TOO_LONG => "uri too long\n",
             StatusCode::BAD_GATEWAY => "bad gateway\n",
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
+            StatusCode::BAD_REQUEST => "bad request\n",
             _ => "internal error\n",
         }
     }
@@ -60,7 +64,11 @@ impl OpenErrorKind {
     pub fn is_miss(self) -> bool {
         matches!(
             self,
-            Self::NotFound | Self::NotRegularFile | Self::OutsideRoot | Self::NameTooLong
+            Self::NotFound
+                | Self::NotRegularFile
+                | Self::OutsideRoot
+                | Self::NameTooLong
+                | Self::BadRequest
         )
     }
 
@@ -73,6 +81,7 @@ impl OpenErrorKind {
             Self::NameTooLong => "name too long",
             Self::UpstreamUnavailable => "upstream unavailable",
             Self::UpstreamTimedOut => "upstream timed out",
+            Self::BadRequest => "bad request",
             Self::Other => "open failed",
         }
     }
@@ -172,6 +181,7 @@ mod tests {
             (NameTooLong, 414),
             (UpstreamUnavailable, 502),
             (UpstreamTimedOut, 504),
+            (BadRequest, 400),
             (Other, 500),
         ];
         for (kind, status) in expected {

@@ -13,7 +13,7 @@ use http::HeaderValue;
 use super::blocking::{BlockingLimit, BlockingTask};
 #[cfg(target_os = "linux")]
 use super::inline;
-use super::open::{open_regular, Attempt, Walk};
+use super::open::{open_regular, Attempt, Opened as OpenedFile, Walk};
 use super::pool::{Buffer, BufferPool};
 use crate::content_type::content_type_for_path;
 use crate::metadata::Metadata;
@@ -89,62 +89,84 @@ impl Source for FileSource {
         resources: &Resources,
     ) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send {
         let path = self.path.clone();
-        let content_type = self.content_type.clone();
-        let limit = resources.blocking_limit().clone();
-        let pool = resources.buffer_pool().clone();
-        let inline_io = self.inline_io;
         let warned = self.warned.clone();
+        let opening = {
+            let path = path.clone();
+            open_file(
+                move |walk| open_regular(&path, walk),
+                self.content_type.clone(),
+                self.inline_io,
+                resources,
+            )
+        };
         async move {
-            let cached = match inline_io {
-                true => open_regular(&path, Walk::Cached),
-                false => Attempt::Unsupported,
-            };
-            let opened = match cached {
-                Attempt::Done(opened) => opened,
-                Attempt::WouldBlock | Attempt::Unsupported => {
-                    let path = path.clone();
-                    match limit.run(move || open_regular(&path, Walk::Blocking)).await {
-                        Ok(Attempt::Done(opened)) => opened,
-                        Ok(_) => Err(OpenErrorKind::Other.into()),
-                        Err(error) => Err(OpenError::new(OpenErrorKind::Other, error)),
-                    }
+            let opened = opening.await;
+            match &opened {
+                // Read first: a shared flag written on every request would bounce its cache
+                // line between the threads that serve it.
+                Ok(_) if warned.load(Ordering::Relaxed) => warned.store(false, Ordering::Relaxed),
+                Ok(_) => {}
+                // A configured path that cannot be served is a misconfiguration: say so
+                // once, loudly, rather than on every request or only at DEBUG.
+                Err(error) if !error.kind().is_miss() || !warned.swap(true, Ordering::Relaxed) => {
+                    tracing::warn!(%error, path = %path.display(), "cannot serve the file");
                 }
-            };
-            let (file, meta) = match opened {
-                Ok(opened) => {
-                    warned.store(false, Ordering::Relaxed);
-                    opened
-                }
-                Err(error) => {
-                    // A configured path that cannot be served is a misconfiguration: say so
-                    // once, loudly, rather than on every request or only at DEBUG.
-                    if !error.kind().is_miss() || !warned.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(%error, path = %path.display(), "cannot serve the file");
-                    }
-                    return Err(error);
-                }
-            };
-            let stamp = Stamp::of(&meta);
-            let (token, used) = stamp.version_token();
-            let mut metadata = Metadata::new(stamp.len)
-                .with_version(&token[..used])
-                .with_content_type(content_type);
-            if let Some(modified) = stamp.modified {
-                metadata = metadata.with_modified(modified);
+                Err(_) => {}
             }
-            Ok(Opened {
-                metadata,
-                reader: FileReader {
-                    shared: Arc::new(Shared {
-                        file,
-                        stamp,
-                        inline_io: AtomicBool::new(inline_io),
-                    }),
+            opened
+        }
+    }
+}
+
+/// Opens a regular file with `open` and describes it: first inline with [`Walk::Cached`]
+/// when `inline_io` allows, else (or when that would wait) with [`Walk::Blocking`] on the
+/// blocking pool under the resources' limit.
+pub(crate) fn open_file<F>(
+    open: F,
+    content_type: HeaderValue,
+    inline_io: bool,
+    resources: &Resources,
+) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send
+where
+    F: Fn(Walk) -> Attempt<Result<OpenedFile, OpenError>> + Send + 'static,
+{
+    let limit = resources.blocking_limit().clone();
+    let pool = resources.buffer_pool().clone();
+    async move {
+        let cached = match inline_io {
+            true => open(Walk::Cached),
+            false => Attempt::Unsupported,
+        };
+        let (file, meta) = match cached {
+            Attempt::Done(opened) => opened?,
+            Attempt::WouldBlock | Attempt::Unsupported => {
+                match limit.run(move || open(Walk::Blocking)).await {
+                    Ok(Attempt::Done(opened)) => opened?,
+                    Ok(_) => return Err(OpenErrorKind::Other.into()),
+                    Err(error) => return Err(OpenError::new(OpenErrorKind::Other, error)),
+                }
+            }
+        };
+        let stamp = Stamp::of(&meta);
+        let (token, used) = stamp.version_token();
+        let mut metadata = Metadata::new(stamp.len)
+            .with_version(&token[..used])
+            .with_content_type(content_type);
+        if let Some(modified) = stamp.modified {
+            metadata = metadata.with_modified(modified);
+        }
+        Ok(Opened {
+            metadata,
+            reader: FileReader {
+                shared: Arc::new(Shared {
+                    file,
+                    stamp,
+                    inline_io: AtomicBool::new(inline_io),
                     limit,
                     pool,
-                },
-            })
-        }
+                }),
+            },
+        })
     }
 }
 
@@ -165,9 +187,8 @@ impl FileSource {
 /// The file is closed when the reader and every read still running are dropped.
 #[derive(Debug, Clone)]
 pub struct FileReader {
+    /// One pointer, so that a reader is cheap to clone for each region.
     shared: Arc<Shared>,
-    limit: BlockingLimit,
-    pool: BufferPool,
 }
 
 #[derive(Debug)]
@@ -176,18 +197,20 @@ struct Shared {
     stamp: Stamp,
     /// Cleared for good when the file system turns out not to offer non-blocking reads.
     inline_io: AtomicBool,
+    limit: BlockingLimit,
+    pool: BufferPool,
 }
 
 impl SourceReader for FileReader {
     type Read = FileRead;
 
     fn read_at(&self, offset: u64, len: usize) -> FileRead {
-        let mut buffer = self.pool.take(len);
+        let mut buffer = self.shared.pool.take(len);
         if self.shared.inline_io.load(Ordering::Relaxed) {
             match self.shared.read_cached(&mut buffer[..len], offset) {
                 Some(Ok(())) => {
                     return FileRead {
-                        state: ReadState::Done(Some(self.shared.checked(&self.pool, buffer, len))),
+                        state: ReadState::Done(Some(self.shared.checked(buffer, len))),
                     }
                 }
                 Some(Err(error)) => {
@@ -199,17 +222,16 @@ impl SourceReader for FileReader {
             }
         }
         let shared = self.shared.clone();
-        let pool = self.pool.clone();
         FileRead {
-            state: ReadState::Blocking(self.limit.run(move || {
+            state: ReadState::Blocking(self.shared.limit.run(move || {
                 let filled = read_full_at(&shared.file, &mut buffer[..len], offset)?;
-                shared.checked(&pool, buffer, filled)
+                shared.checked(buffer, filled)
             })),
         }
     }
 
     fn held_by_read(&self, len: usize) -> usize {
-        self.pool.held_by(len)
+        self.shared.pool.held_by(len)
     }
 }
 
@@ -237,12 +259,12 @@ impl Shared {
     ///
     /// Checked after the read: a write that reached the bytes just read has already updated
     /// the size or the times, so the check cannot miss it.
-    fn checked(&self, pool: &BufferPool, buffer: Buffer, filled: usize) -> Result<Bytes, Error> {
+    fn checked(&self, buffer: Buffer, filled: usize) -> Result<Bytes, Error> {
         let now = Stamp::of(&self.file.metadata()?);
         if !self.stamp.same_content(&now) {
             return Err(Error::modified());
         }
-        Ok(pool.freeze(buffer, filled))
+        Ok(self.pool.freeze(buffer, filled))
     }
 }
 

@@ -64,11 +64,12 @@ mod file;
 #[cfg(target_os = "linux")]
 mod inline;
 mod memory;
-mod open;
+pub(crate) mod open;
 mod pool;
 mod spawned;
 
 pub use blocking::{BlockingLimit, DEFAULT_BLOCKING_LIMIT};
+pub(crate) use file::open_file;
 pub use file::{FileRead, FileReader, FileSource};
 pub use memory::{MemoryReader, MemorySource};
 pub use pool::BufferPool;
