@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use http::header::{HeaderMap, HeaderName};
 use http::HeaderValue;
 
 use crate::validator::ETag;
@@ -13,6 +14,7 @@ pub struct Metadata {
     modified: Option<SystemTime>,
     etag: Option<ETag>,
     content_type: Option<HeaderValue>,
+    headers: HeaderMap,
 }
 
 impl Metadata {
@@ -23,6 +25,7 @@ impl Metadata {
             modified: None,
             etag: None,
             content_type: None,
+            headers: HeaderMap::new(),
         }
     }
 
@@ -43,6 +46,21 @@ impl Metadata {
     pub fn with_content_type(mut self, content_type: HeaderValue) -> Self {
         self.content_type = Some(content_type);
         self
+    }
+
+    /// Adds a header to the `200`, `206` and `304` answers about this representation (a
+    /// per-file `Cache-Control`, `Content-Disposition`, `Link`…). Headers the service sets
+    /// itself (`Content-Length`, `Content-Range`, `Content-Type`, `ETag`, `Last-Modified`,
+    /// `Accept-Ranges`, `Transfer-Encoding`) are ignored: set the type with
+    /// [`with_content_type`](Self::with_content_type).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// The headers added with [`with_header`](Self::with_header).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     /// The length in bytes.

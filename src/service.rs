@@ -15,7 +15,7 @@ use crate::future::ResponseFuture;
 use crate::pipeline::{respond, Settings};
 use crate::resolve::Resolver;
 use crate::resources::Resources;
-use crate::response::PlanOptions;
+use crate::response::{PlanOptions, OWNED_HEADERS};
 use crate::source::{BlockingLimit, BufferPool, FileSource};
 
 /// The default frame size: 64 KiB.
@@ -28,17 +28,6 @@ pub const MIN_FRAME_SIZE: usize = 4 * 1024;
 pub const MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// The default read-ahead depth, in frames.
 pub const DEFAULT_READ_AHEAD: usize = 4;
-
-/// The headers the service sets itself, which [`RangeFileService::header`] refuses.
-const OWNED_HEADERS: [HeaderName; 7] = [
-    http::header::CONTENT_LENGTH,
-    http::header::CONTENT_RANGE,
-    http::header::CONTENT_TYPE,
-    http::header::ETAG,
-    http::header::LAST_MODIFIED,
-    http::header::ACCEPT_RANGES,
-    http::header::TRANSFER_ENCODING,
-];
 
 /// Serves what its [`Resolver`] finds for each request, with exact RFC 9110 range and
 /// conditional request semantics.

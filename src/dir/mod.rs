@@ -15,10 +15,12 @@
 //! # let _ = media;
 //! ```
 
+mod disposition;
 mod path;
 mod resolver;
 
-pub use resolver::DirResolver;
+pub use disposition::Disposition;
+pub use resolver::{DirResolver, FilePolicy};
 
 /// Serves a directory tree: [`RangeService`](crate::RangeService) over a [`DirResolver`].
 pub type RangeDirService = crate::RangeService<DirResolver>;

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::request::Parts;
+use http::HeaderValue;
 
+use super::disposition::{content_disposition, Disposition};
 use super::path::{relative_path, Refused};
 use crate::content_type::content_type_for_path;
+use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
@@ -27,7 +30,12 @@ use crate::source::{open_file, FileReader};
 /// that stay inside the root are followed; absolute ones, and any that leave it, answer `404`
 /// (as does everything outside). Directories, FIFOs, sockets and devices answer `404` and are
 /// never opened for reading; a permission error is `403`.
-#[derive(Debug, Clone)]
+///
+/// Every answer about a file carries `X-Content-Type-Options: nosniff`, and media (video,
+/// audio, images) carry `Content-Disposition: inline` with the file's name; the
+/// [`policy`](Self::policy) hook, the [`attachments`](Self::attachments) option and the
+/// [`download_query`](Self::download_query) parameter change that per file or per request.
+#[derive(Clone)]
 pub struct DirResolver {
     root: Arc<OwnedFd>,
     root_path: Arc<Path>,
@@ -35,6 +43,75 @@ pub struct DirResolver {
     follow_symlinks: bool,
     same_mount: bool,
     inline_io: bool,
+    attachments: bool,
+    download_query: Option<Arc<str>>,
+    policy: Option<Arc<PolicyFn>>,
+}
+
+/// The per-file policy hook: the file's path relative to the root and its metadata in,
+/// what to send with it out.
+type PolicyFn = dyn Fn(&Path, &Metadata) -> FilePolicy + Send + Sync;
+
+/// What a directory service sends with one file, as the [`DirResolver::policy`] hook decides.
+///
+/// ```
+/// use http::header::CACHE_CONTROL;
+/// use http::HeaderValue;
+/// use tower_range::dir::{DirResolver, FilePolicy};
+///
+/// // HLS and DASH: playlists are revalidated, segments cached for good.
+/// let policy = |path: &std::path::Path, _: &tower_range::Metadata| {
+///     let cache = match path.extension().and_then(|e| e.to_str()) {
+///         Some("m3u8" | "mpd") => "no-cache",
+///         Some("ts" | "m4s") => "public, max-age=31536000, immutable",
+///         _ => "public, max-age=3600",
+///     };
+///     FilePolicy::default().header(CACHE_CONTROL, HeaderValue::from_static(cache))
+/// };
+/// # fn demo(policy: impl Fn(&std::path::Path, &tower_range::Metadata) -> FilePolicy + Send + Sync + 'static) {
+/// let resolver = DirResolver::new("/srv/media").unwrap().policy(policy);
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FilePolicy {
+    headers: http::HeaderMap,
+    content_type: Option<HeaderValue>,
+    disposition: Option<Disposition>,
+}
+
+impl FilePolicy {
+    /// Adds a header to the file's `200`, `206` and `304` answers.
+    pub fn header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Overrides the content type the file's name gives.
+    pub fn content_type(mut self, content_type: HeaderValue) -> Self {
+        self.content_type = Some(content_type);
+        self
+    }
+
+    /// Sets the file's `Content-Disposition`.
+    pub fn disposition(mut self, disposition: Disposition) -> Self {
+        self.disposition = Some(disposition);
+        self
+    }
+}
+
+impl std::fmt::Debug for DirResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirResolver")
+            .field("root", &self.root_path)
+            .field("serve_hidden", &self.serve_hidden)
+            .field("follow_symlinks", &self.follow_symlinks)
+            .field("same_mount", &self.same_mount)
+            .field("inline_io", &self.inline_io)
+            .field("attachments", &self.attachments)
+            .field("download_query", &self.download_query)
+            .field("policy", &self.policy.is_some())
+            .finish()
+    }
 }
 
 impl DirResolver {
@@ -51,6 +128,9 @@ impl DirResolver {
             follow_symlinks: true,
             same_mount: false,
             inline_io: true,
+            attachments: false,
+            download_query: None,
+            policy: None,
         })
     }
 
@@ -81,6 +161,41 @@ impl DirResolver {
         self
     }
 
+    /// Sends every file as a download (`Content-Disposition: attachment`); default off,
+    /// where media are `inline` and other files carry no disposition.
+    pub fn attachments(mut self, attachments: bool) -> Self {
+        self.attachments = attachments;
+        self
+    }
+
+    /// Sends a file as a download when the request's query has the parameter `name`
+    /// (`?download`, `?download=1`); default none.
+    pub fn download_query(mut self, name: &str) -> Self {
+        self.download_query = Some(name.into());
+        self
+    }
+
+    /// Sets the per-file policy hook, called with the path relative to the root and the
+    /// file's metadata for every answer about a file.
+    pub fn policy(
+        mut self,
+        policy: impl Fn(&Path, &Metadata) -> FilePolicy + Send + Sync + 'static,
+    ) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Whether the request's query asks for a download.
+    fn download_asked(&self, request: &Parts) -> bool {
+        let (Some(name), Some(query)) = (self.download_query.as_deref(), request.uri.query())
+        else {
+            return false;
+        };
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    }
+
     /// The root, as given.
     pub fn root(&self) -> &Path {
         &self.root_path
@@ -107,18 +222,75 @@ impl Resolver for DirResolver {
             };
         let opening = target.map(|relative| {
             let root = self.root.clone();
+            let path = relative.clone();
             let beneath = Beneath {
                 no_symlinks: !self.follow_symlinks,
                 no_xdev: self.same_mount,
             };
             let content_type = content_type_for_path(&relative);
-            open_file(
-                move |walk| open_regular_at(&*root, &relative, walk, Some(beneath)),
+            let opening = open_file(
+                move |walk| open_regular_at(&*root, &path, walk, Some(beneath)),
                 content_type,
                 self.inline_io,
                 resources,
-            )
+            );
+            (relative, opening)
         });
-        async move { opening?.await }
+        let describe = Describe {
+            policy: self.policy.clone(),
+            attachment: self.attachments || self.download_asked(request),
+        };
+        async move {
+            let (relative, opening) = opening?;
+            let Opened { metadata, reader } = opening.await?;
+            let metadata = describe.apply(&relative, metadata);
+            Ok(Opened { metadata, reader })
+        }
     }
+}
+
+/// What is decided about a file once it is open: the policy, the disposition, `nosniff`.
+struct Describe {
+    policy: Option<Arc<PolicyFn>>,
+    /// Sent as a download, by option or by the request's query.
+    attachment: bool,
+}
+
+impl Describe {
+    fn apply(&self, relative: &Path, metadata: Metadata) -> Metadata {
+        let policy = match &self.policy {
+            Some(policy) => policy(relative, &metadata),
+            None => FilePolicy::default(),
+        };
+        let disposition = match self.attachment {
+            true => Some(Disposition::Attachment),
+            false => policy
+                .disposition
+                .or_else(|| is_media(&metadata).then_some(Disposition::Inline)),
+        };
+        let mut metadata = metadata.with_header(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Some(content_type) = policy.content_type {
+            metadata = metadata.with_content_type(content_type);
+        }
+        for (name, value) in &policy.headers {
+            metadata = metadata.with_header(name.clone(), value.clone());
+        }
+        if let Some(disposition) = disposition {
+            let name = relative.file_name().unwrap_or_default().to_string_lossy();
+            let value = content_disposition(disposition, &name);
+            metadata = metadata.with_header(http::header::CONTENT_DISPOSITION, value);
+        }
+        metadata
+    }
+}
+
+/// Video, audio and images: shown inline by default.
+fn is_media(metadata: &Metadata) -> bool {
+    metadata.content_type().is_some_and(|t| {
+        let t = t.as_bytes();
+        t.starts_with(b"video/") || t.starts_with(b"audio/") || t.starts_with(b"image/")
+    })
 }

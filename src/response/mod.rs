@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderMap, HeaderValue, ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, LAST_MODIFIED, RANGE,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED, RANGE, TRANSFER_ENCODING,
 };
 use http::{Method, StatusCode};
 
@@ -151,6 +151,7 @@ pub fn plan(
             let mut headers = HeaderMap::new();
             validator_headers(&mut headers, &validators);
             extend(&mut headers, &options.extra_headers);
+            extend(&mut headers, metadata.headers());
             return ResponsePlan {
                 status: StatusCode::NOT_MODIFIED,
                 headers,
@@ -234,6 +235,7 @@ pub fn plan(
     plan.headers.insert(ACCEPT_RANGES, accept_ranges);
     validator_headers(&mut plan.headers, &validators);
     extend(&mut plan.headers, &options.extra_headers);
+    extend(&mut plan.headers, metadata.headers());
     if is_head {
         plan.body.clear();
     }
@@ -278,9 +280,23 @@ fn validator_headers(headers: &mut HeaderMap, validators: &Validators) {
     }
 }
 
+/// The headers the planner sets itself: an extra value of one would contradict the answer.
+pub const OWNED_HEADERS: [HeaderName; 7] = [
+    CONTENT_LENGTH,
+    CONTENT_RANGE,
+    CONTENT_TYPE,
+    ETAG,
+    LAST_MODIFIED,
+    ACCEPT_RANGES,
+    TRANSFER_ENCODING,
+];
+
+/// Adds the extra headers, except those the planner owns.
 fn extend(headers: &mut HeaderMap, extra: &HeaderMap) {
     for (name, value) in extra {
-        headers.append(name.clone(), value.clone());
+        if !OWNED_HEADERS.contains(name) {
+            headers.append(name.clone(), value.clone());
+        }
     }
 }
 

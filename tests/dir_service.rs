@@ -1,0 +1,181 @@
+//! The directory service over real TCP: awkward names served byte-exact at their
+//! percent-encoded URLs with ranges and conditionals, the per-file policy and
+//! `Content-Disposition` on 200, 206 and 304, `nosniff`, files replaced and added while the
+//! server runs, and mounting under a prefix with axum's `nest_service`.
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bytes::Bytes;
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use support::{bounded, content, header, request, serve, temp_dir, Client, Protocol};
+use tower_range::dir::{DirResolver, FilePolicy, RangeDirService};
+
+/// Percent-encodes every byte of a name but unreserved ones.
+fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (http::response::Parts, Bytes) {
+    let mut client = Client::connect(addr, Protocol::Http1).await;
+    let (parts, body) = client
+        .send(request("GET", path, headers))
+        .await
+        .into_parts();
+    (parts, bounded(body.collect()).await.unwrap().to_bytes())
+}
+
+fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {
+    let cache = match path.extension().and_then(|e| e.to_str()) {
+        Some("m3u8") => "no-cache",
+        Some("ts") => "public, max-age=31536000, immutable",
+        _ => "public, max-age=60",
+    };
+    FilePolicy::default().header(CACHE_CONTROL, HeaderValue::from_static(cache))
+}
+
+#[tokio::test]
+async fn awkward_names_are_served_exactly_with_ranges_and_conditionals() {
+    let root = temp_dir("dir-names");
+    // NFC and NFD spellings of the same word are two files.
+    let names = [
+        "with space.mp4",
+        "100%.mp4",
+        "hash#tag.mp4",
+        "what?.mp4",
+        "a+b.mp4",
+        "quote\"d'.mp4",
+        "caf\u{e9}.mp4",
+        "cafe\u{301}.mp4",
+        "日本語.mp4",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(root.join(name), content(10_000 + i)).unwrap();
+    }
+    let addr = serve(RangeDirService::from_resolver(
+        DirResolver::new(&root).unwrap(),
+    ))
+    .await;
+    for (i, name) in names.iter().enumerate() {
+        let bytes = content(10_000 + i);
+        let url = format!("/{}", encode(name));
+        let (parts, body) = get(addr, &url, &[]).await;
+        assert_eq!(parts.status, StatusCode::OK, "{name}");
+        assert_eq!(body, bytes, "{name}");
+        let (parts, body) = get(addr, &url, &[("range", "bytes=100-199")]).await;
+        assert_eq!(parts.status, StatusCode::PARTIAL_CONTENT, "{name}");
+        assert_eq!(body, bytes[100..200], "{name}");
+        let etag = header(&parts, "etag").unwrap().to_owned();
+        let (parts, _) = get(addr, &url, &[("if-none-match", &etag)]).await;
+        assert_eq!(parts.status, StatusCode::NOT_MODIFIED, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_policy_and_the_disposition_reach_200_206_and_304() {
+    let root = temp_dir("dir-policy");
+    std::fs::write(root.join("master.m3u8"), b"#EXTM3U\n").unwrap();
+    std::fs::write(root.join("seg 1.ts"), content(5000)).unwrap();
+    std::fs::write(root.join("notes.txt"), b"notes").unwrap();
+    let resolver = DirResolver::new(&root)
+        .unwrap()
+        .policy(hls_policy)
+        .download_query("download");
+    let addr = serve(RangeDirService::from_resolver(resolver)).await;
+
+    let (parts, _) = get(addr, "/master.m3u8", &[]).await;
+    assert_eq!(header(&parts, "cache-control"), Some("no-cache"));
+    assert_eq!(header(&parts, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        header(&parts, "content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+
+    let immutable = Some("public, max-age=31536000, immutable");
+    let inline = Some("inline; filename=\"seg 1.ts\"; filename*=UTF-8''seg%201.ts");
+    let (parts, _) = get(addr, "/seg%201.ts", &[]).await;
+    assert_eq!(header(&parts, "cache-control"), immutable);
+    assert_eq!(header(&parts, "content-disposition"), inline);
+    let etag = header(&parts, "etag").unwrap().to_owned();
+    let (parts, _) = get(addr, "/seg%201.ts", &[("range", "bytes=0-9")]).await;
+    assert_eq!(parts.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&parts, "cache-control"), immutable);
+    assert_eq!(header(&parts, "content-disposition"), inline);
+    let (parts, _) = get(addr, "/seg%201.ts", &[("if-none-match", &etag)]).await;
+    assert_eq!(parts.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&parts, "cache-control"), immutable);
+    assert_eq!(header(&parts, "content-disposition"), inline);
+
+    let (parts, _) = get(addr, "/seg%201.ts?download", &[]).await;
+    assert_eq!(
+        header(&parts, "content-disposition"),
+        Some("attachment; filename=\"seg 1.ts\"; filename*=UTF-8''seg%201.ts")
+    );
+    // Not media: no disposition unless asked for.
+    let (parts, _) = get(addr, "/notes.txt", &[]).await;
+    assert_eq!(header(&parts, "content-disposition"), None);
+}
+
+#[tokio::test]
+async fn a_file_replaced_while_it_streams_completes_old_and_then_serves_new() {
+    let root = temp_dir("dir-replace");
+    let old = content(4 * 1024 * 1024);
+    std::fs::write(root.join("clip.mp4"), &old).unwrap();
+    let addr = serve(RangeDirService::from_resolver(
+        DirResolver::new(&root).unwrap(),
+    ))
+    .await;
+    let mut client = Client::connect(addr, Protocol::Http1).await;
+    let response = client.send(request("GET", "/clip.mp4", &[])).await;
+    let old_etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    // Replaced by an atomic rename while the response is under way.
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
+    std::fs::write(root.join("next"), &new).unwrap();
+    std::fs::rename(root.join("next"), root.join("clip.mp4")).unwrap();
+    let body = bounded(response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(body, old, "the running response keeps the old bytes");
+    let (parts, body) = get(addr, "/clip.mp4", &[]).await;
+    assert_eq!(body, new);
+    assert_ne!(header(&parts, "etag"), Some(old_etag.as_str()));
+    // A file added while the server runs is served on the next request.
+    std::fs::write(root.join("added.mp4"), b"added").unwrap();
+    assert_eq!(get(addr, "/added.mp4", &[]).await.1, "added");
+}
+
+#[tokio::test]
+async fn it_mounts_under_a_prefix_with_nest_service() {
+    let root = temp_dir("dir-nest");
+    std::fs::create_dir_all(root.join("films")).unwrap();
+    std::fs::write(root.join("films/a.mp4"), b"film a").unwrap();
+    let media = RangeDirService::from_resolver(DirResolver::new(&root).unwrap());
+    let router = axum::Router::new().nest_service("/media", media);
+    let addr = serve(router).await;
+    assert_eq!(get(addr, "/media/films/a.mp4", &[]).await.1, "film a");
+    assert_eq!(
+        get(addr, "/films/a.mp4", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(addr, "/media/../media/films/a.mp4", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+}
