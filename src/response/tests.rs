@@ -326,3 +326,35 @@ fn if_none_match_is_checked_before_range() {
     let plan = get(&[(IF_NONE_MATCH.as_str(), "*"), ("range", "bytes=99999-")]);
     assert_eq!(plan.status, StatusCode::NOT_MODIFIED);
 }
+
+#[test]
+fn per_representation_headers_reach_200_206_and_304_but_never_owned_ones() {
+    let metadata = metadata(LEN)
+        .with_header(
+            http::header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("inline"),
+        )
+        .with_header(CONTENT_LENGTH, HeaderValue::from_static("1"));
+    let etag = ETag::from_version(b"v1").to_string();
+    for pairs in [
+        vec![],
+        vec![("range", "bytes=0-1")],
+        vec![("if-none-match", etag.as_str())],
+    ] {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let plan = plan(
+            &Method::GET,
+            &headers,
+            &metadata,
+            &PlanOptions::default(),
+            now(),
+            String::new,
+        );
+        assert_eq!(header(&plan, "content-disposition"), Some("inline"), "{pairs:?}");
+        assert!(plan.headers.get_all(CONTENT_LENGTH).iter().count() <= 1);
+        assert_ne!(header(&plan, "content-length"), Some("1"), "{pairs:?}");
+    }
+}
