@@ -1,5 +1,7 @@
 //! The bundled example server: an HTML page with a `<video>` at `/` and the video at
-//! `/video`, over HTTP/1.1 and HTTP/2 (h2c) on one port, built on raw hyper and tower.
+//! `/video`, over HTTP/1.1 and HTTP/2 (h2c) on one port, built on raw hyper and tower. Given a
+//! directory instead of a video (Linux), it serves the tree at `/media/<path>` and a library
+//! page at `/`.
 //!
 //! ```text
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
@@ -29,6 +31,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
 
+#[cfg(target_os = "linux")]
+#[path = "support/library.rs"]
+mod library;
 #[path = "support/startup.rs"]
 mod startup;
 use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
@@ -40,7 +45,8 @@ use tower_range::{
 #[derive(Parser, Debug)]
 #[command(about = "Serve a video page and its video with tower-range")]
 struct Args {
-    /// The video to serve at /video (default: the bundled sample).
+    /// The video to serve at /video (default: the bundled sample), or a directory to serve
+    /// at /media/ with a library page at / (Linux).
     video: Option<PathBuf>,
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -99,9 +105,14 @@ async fn main() {
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.
-    check_file(&video);
+    let app = match video.is_dir() {
+        true => App::library(&video, &args),
+        false => {
+            check_file(&video);
+            App::new(&video, &args)
+        }
+    };
     let (listener, addr) = bind(args.addr).await;
-    let app = App::new(&video, &args);
     let shutdown = shutdown_signal();
     let limits = Limits {
         max_connections: args.max_connections.max(1),
@@ -249,12 +260,23 @@ impl Activity {
     }
 }
 
-/// The whole stack: routes `/` and `/video`, logs each request when its body ends.
+/// The whole stack: routes `/` and `/video` (or `/media/…`), logs each request when its body
+/// ends.
 #[derive(Clone)]
 struct App {
     page: RangeFileService<MemorySource>,
-    video: RangeFileService<FileSource>,
+    media: Media,
     activity: Option<Arc<Activity>>,
+}
+
+/// What the server serves besides its page.
+#[derive(Clone)]
+enum Media {
+    /// One video at `/video`.
+    Video(RangeFileService<FileSource>),
+    /// A tree at `/media/…`.
+    #[cfg(target_os = "linux")]
+    Library(tower_range::dir::RangeDirService),
 }
 
 type RouteBody = Either<RangeBody<MemoryReader>, RangeBody<FileReader>>;
@@ -272,12 +294,50 @@ impl App {
                     HeaderValue::from_static("no-cache"),
                 )
                 .read_ahead_budget(budget.clone()),
-            video: RangeFileService::new(video)
-                .frame_size(bounded_frame_size(args.frame_size))
-                .read_ahead(args.read_ahead)
-                .read_ahead_budget(budget),
+            media: Media::Video(
+                RangeFileService::new(video)
+                    .frame_size(bounded_frame_size(args.frame_size))
+                    .read_ahead(args.read_ahead)
+                    .read_ahead_budget(budget),
+            ),
             activity: None,
         }
+    }
+
+    /// The directory mode: the tree at `/media/…`, the library page at `/`.
+    #[cfg(target_os = "linux")]
+    fn library(root: &std::path::Path, args: &Args) -> Self {
+        use tower_range::dir::{DirResolver, RangeDirService};
+        let resolver = match DirResolver::new(root) {
+            Ok(resolver) => resolver.download_query("download"),
+            Err(error) => startup::fail(&format!("{}: {error}", root.display())),
+        };
+        let page = MemorySource::new(library::library_page(root))
+            .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
+        let budget = ReadAheadBudget::new(args.read_ahead_budget);
+        Self {
+            page: RangeFileService::from_source(page)
+                .header(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                )
+                .read_ahead_budget(budget.clone()),
+            media: Media::Library(
+                RangeDirService::from_resolver(resolver)
+                    .frame_size(bounded_frame_size(args.frame_size))
+                    .read_ahead(args.read_ahead)
+                    .read_ahead_budget(budget),
+            ),
+            activity: None,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn library(root: &std::path::Path, _: &Args) -> Self {
+        startup::fail(&format!(
+            "{}: serving a directory needs Linux",
+            root.display()
+        ))
     }
 
     /// The stack for one connection, reporting to its watchdog.
@@ -319,13 +379,23 @@ impl Service<Request<Incoming>> for App {
             .then(|| Arc::new(RequestLog::of(&request)));
         let mut app = self.clone();
         Box::pin(async move {
-            let response: Response<RouteBody> = match request.uri().path() {
-                "/" | "/index.html" => {
+            let path = request.uri().path();
+            let response: Response<RouteBody> = match (&mut app.media, path) {
+                (_, "/" | "/index.html") => {
                     let Ok(response) = app.page.call(request).await;
                     response.map(Either::Left)
                 }
-                "/video" => {
-                    let Ok(response) = app.video.call(request).await;
+                (Media::Video(video), "/video") => {
+                    let Ok(response) = video.call(request).await;
+                    response.map(Either::Right)
+                }
+                #[cfg(target_os = "linux")]
+                (Media::Library(media), _)
+                    if path
+                        .strip_prefix(library::MEDIA_PREFIX)
+                        .is_some_and(|rest| rest.starts_with('/')) =>
+                {
+                    let Ok(response) = media.call(strip_prefix(request)).await;
                     response.map(Either::Right)
                 }
                 _ => {
@@ -339,6 +409,23 @@ impl Service<Request<Incoming>> for App {
             Ok(response.map(|body| Logged::new(body, log, status, app.activity)))
         })
     }
+}
+
+/// The request as the directory service sees it: its path without `/media`, so that the
+/// service maps what follows the mount point (as axum's `nest_service` does).
+#[cfg(target_os = "linux")]
+fn strip_prefix(request: Request<Incoming>) -> Request<Incoming> {
+    let (mut parts, body) = request.into_parts();
+    // The router only sends paths under `/media/` here.
+    let rest = parts.uri.path()[library::MEDIA_PREFIX.len()..].to_owned();
+    let target = match parts.uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest,
+    };
+    if let Ok(uri) = target.parse() {
+        parts.uri = uri;
+    }
+    Request::from_parts(parts, body)
 }
 
 impl RequestLog {

@@ -82,6 +82,43 @@ fn the_page_names_the_type_of_the_video_given() {
     assert_eq!(body, b"not really webm");
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_directory_is_served_under_media_with_a_library_page() {
+    let root = support::temp_dir("example-library");
+    std::fs::create_dir_all(root.join("a <b>")).unwrap();
+    std::fs::write(root.join("a <b>/x&y.mp4"), content(5000)).unwrap();
+    std::fs::write(root.join("a <b>/x&y.vtt"), "WEBVTT\n").unwrap();
+    std::fs::write(root.join("notes.txt"), "notes").unwrap();
+    let server = start(&[root.to_str().unwrap()]);
+    let (_, body) = get(server.addr, "/", &[]);
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("<h2>a &lt;b&gt;</h2>"), "{page}");
+    assert!(
+        page.contains("src=\"/media/a%20%3Cb%3E/x%26y.mp4\""),
+        "{page}"
+    );
+    assert!(page.contains("<track kind=\"subtitles\" src=\"/media/a%20%3Cb%3E/x%26y.vtt\""));
+    assert!(page.contains("href=\"/media/a%20%3Cb%3E/x%26y.mp4?download\""));
+    assert!(
+        !page.contains("notes.txt"),
+        "only playable files are listed"
+    );
+    let url = "/media/a%20%3Cb%3E/x%26y.mp4";
+    let (head, body) = get(server.addr, url, &[("range", "bytes=10-19")]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(body, content(5000)[10..20]);
+    let (head, _) = get(server.addr, &format!("{url}?download"), &[]);
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"x&y.mp4\""),
+        "{head}"
+    );
+    for refused in ["/video", "/media/../notes.txt", "/mediax", "/media/"] {
+        let (head, _) = get(server.addr, refused, &[]);
+        assert!(head.starts_with("HTTP/1.1 404"), "{refused}: {head}");
+    }
+}
+
 #[test]
 fn a_missing_video_exits_non_zero_with_one_line_before_binding() {
     let output = Command::new(example_binary("server"))

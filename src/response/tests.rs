@@ -353,7 +353,11 @@ fn per_representation_headers_reach_200_206_and_304_but_never_owned_ones() {
             now(),
             String::new,
         );
-        assert_eq!(header(&plan, "content-disposition"), Some("inline"), "{pairs:?}");
+        assert_eq!(
+            header(&plan, "content-disposition"),
+            Some("inline"),
+            "{pairs:?}"
+        );
         assert!(plan.headers.get_all(CONTENT_LENGTH).iter().count() <= 1);
         assert_ne!(header(&plan, "content-length"), Some("1"), "{pairs:?}");
     }
