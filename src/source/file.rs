@@ -15,6 +15,7 @@ use super::blocking::{BlockingLimit, BlockingTask};
 use super::inline;
 use super::open::{open_regular, Attempt, Opened as OpenedFile, Walk};
 use super::pool::{Buffer, BufferPool};
+use super::stamp::Stamp;
 use crate::content_type::content_type_for_path;
 use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
@@ -316,91 +317,6 @@ impl Future for FileRead {
             }
             ReadState::Blocking(task) => Poll::Ready(ready!(Pin::new(task).poll(cx))?),
         }
-    }
-}
-
-/// What `fstat` says about a file's version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    unix: UnixStamp,
-}
-
-#[cfg(unix)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct UnixStamp {
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    nlink: u64,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            unix: UnixStamp {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-                nlink: meta.nlink(),
-            },
-        }
-    }
-
-    /// The version token, built on the stack: a buffer and how much of it is used.
-    fn version_token(&self) -> ([u8; 40], usize) {
-        let mut token = [0u8; 40];
-        let mut used = 0;
-        let mut put = |bytes: &[u8]| {
-            token[used..used + bytes.len()].copy_from_slice(bytes);
-            used += bytes.len();
-        };
-        #[cfg(unix)]
-        {
-            put(&self.unix.dev.to_le_bytes());
-            put(&self.unix.ino.to_le_bytes());
-            put(&self.len.to_le_bytes());
-            put(&self.unix.mtime.0.to_le_bytes());
-            put(&self.unix.mtime.1.to_le_bytes());
-        }
-        #[cfg(not(unix))]
-        {
-            put(&self.len.to_le_bytes());
-            let since = self
-                .modified
-                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                .unwrap_or_default();
-            put(&since.as_nanos().to_le_bytes());
-        }
-        (token, used)
-    }
-
-    /// Whether `now` (a later `fstat` of the same open file) can still hold the bytes that
-    /// `self` described.
-    fn same_content(&self, now: &Stamp) -> bool {
-        if self.len != now.len || self.modified != now.modified {
-            return false;
-        }
-        #[cfg(unix)]
-        {
-            // The change time also moves on writes that restore the modification time. It
-            // moves on unlink too; an unlinked file can no longer be opened by name, so a
-            // change time that moved together with the link count dropping to zero is
-            // accepted.
-            if self.unix.ctime != now.unix.ctime && now.unix.nlink != 0 {
-                return false;
-            }
-        }
-        true
     }
 }
 

@@ -67,6 +67,7 @@ mod memory;
 pub(crate) mod open;
 mod pool;
 mod spawned;
+mod stamp;
 
 pub use blocking::{BlockingLimit, DEFAULT_BLOCKING_LIMIT};
 pub(crate) use file::open_file;
