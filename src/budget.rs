@@ -11,8 +11,10 @@ use std::sync::Arc;
 /// draws from the same pool. A body takes budget for each frame it reads ahead and gives it
 /// back when the frame is handed on, or when the body ends, fails or is dropped. A body never
 /// waits for budget: when there is none, it reads on demand, one frame at a time, as if its
-/// read-ahead depth were zero. So the memory held by all bodies is bounded by the budget plus
-/// one frame per streaming response, however many clients stall.
+/// read-ahead depth were zero. So the memory that positional readers (files, memory) hold is
+/// bounded by the budget plus one frame per streaming response, however many clients stall.
+/// Streaming readers ([`StreamFrames`](crate::read::StreamFrames)) bound themselves per body
+/// instead: `read_ahead` frames (at least one) plus one upstream chunk.
 #[derive(Clone)]
 pub struct ReadAheadBudget {
     inner: Arc<Inner>,

@@ -27,6 +27,9 @@ pub enum OpenErrorKind {
     UpstreamTimedOut,
     /// The request names nothing a file could be (a malformed percent-escape): `400`.
     BadRequest,
+    /// What was asked for is at another URL, given with the error
+    /// ([`OpenError::redirect`]): `308` with `Location`.
+    Redirect,
     /// Anything else (an I/O error): `500`.
     Other,
 }
@@ -41,6 +44,7 @@ impl OpenErrorKind {
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimedOut => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Redirect => StatusCode::PERMANENT_REDIRECT,
             Self::Other => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,20 +59,24 @@ impl OpenErrorKind {
             StatusCode::BAD_GATEWAY => "bad gateway\n",
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
             StatusCode::BAD_REQUEST => "bad request\n",
+            StatusCode::PERMANENT_REDIRECT => "permanent redirect\n",
             _ => "internal error\n",
         }
     }
 
-    /// Whether the reason is about the request rather than the server: an expected miss,
-    /// logged at `DEBUG` by the services, where the others are logged at `WARN`.
+    /// Whether the reason is what a request can meet in normal operation (nothing there,
+    /// no access, a bad name, a redirect): logged at `DEBUG` by the services, where the
+    /// others (I/O and upstream failures) are logged at `WARN`.
     pub fn is_miss(self) -> bool {
         matches!(
             self,
             Self::NotFound
+                | Self::Forbidden
                 | Self::NotRegularFile
                 | Self::OutsideRoot
                 | Self::NameTooLong
                 | Self::BadRequest
+                | Self::Redirect
         )
     }
 
@@ -82,6 +90,7 @@ impl OpenErrorKind {
             Self::UpstreamUnavailable => "upstream unavailable",
             Self::UpstreamTimedOut => "upstream timed out",
             Self::BadRequest => "bad request",
+            Self::Redirect => "moved",
             Self::Other => "open failed",
         }
     }
@@ -92,6 +101,7 @@ impl OpenErrorKind {
 pub struct OpenError {
     kind: OpenErrorKind,
     source: Option<Box<dyn error::Error + Send + Sync>>,
+    location: Option<http::HeaderValue>,
 }
 
 impl OpenError {
@@ -103,12 +113,32 @@ impl OpenError {
         Self {
             kind,
             source: Some(source.into()),
+            location: None,
         }
+    }
+
+    /// What was asked for is at `location` (a relative reference, such as `./films/`):
+    /// answered `308 Permanent Redirect` with that `Location`.
+    pub fn redirect(location: http::HeaderValue) -> Self {
+        Self {
+            kind: OpenErrorKind::Redirect,
+            source: None,
+            location: Some(location),
+        }
+    }
+
+    /// Where a [`redirect`](Self::redirect) points.
+    pub fn location(&self) -> Option<&http::HeaderValue> {
+        self.location.as_ref()
     }
 
     /// A failure of `kind` with no further cause.
     pub fn from_kind(kind: OpenErrorKind) -> Self {
-        Self { kind, source: None }
+        Self {
+            kind,
+            source: None,
+            location: None,
+        }
     }
 
     /// Why.
@@ -182,6 +212,7 @@ mod tests {
             (UpstreamUnavailable, 502),
             (UpstreamTimedOut, 504),
             (BadRequest, 400),
+            (Redirect, 308),
             (Other, 500),
         ];
         for (kind, status) in expected {

@@ -13,7 +13,7 @@ use crate::body::RangeBody;
 use crate::read::{ReadConfig, RegionReader};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
-use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, TextPlan};
+use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, Segment, TextPlan};
 
 /// What a service configures of the pipeline.
 #[derive(Debug, Clone)]
@@ -44,23 +44,47 @@ pub(crate) async fn respond<R: Resolver>(
                 SystemTime::now(),
                 new_boundary,
             );
-            let config = ReadConfig::new(
-                settings.frame_size,
-                settings.read_ahead,
-                Some(settings.resources.budget().clone()),
-            );
             let (mut parts, ()) = Response::new(()).into_parts();
             parts.status = plan.status;
             parts.headers = plan.headers;
-            Response::from_parts(parts, RangeBody::regions(reader, plan.body, config))
+            let reads = plan.body.iter().any(|s| matches!(s, Segment::Region(_)));
+            let body = match reads {
+                true => {
+                    let config = ReadConfig::new(
+                        settings.frame_size,
+                        settings.read_ahead,
+                        Some(settings.resources.budget().clone()),
+                    );
+                    RangeBody::regions(reader, plan.body, config)
+                }
+                // HEAD, 304, 412, 416, an empty file: nothing to read, so the reader (and
+                // the file it holds open) goes now rather than with the body.
+                false => RangeBody::from_chunks(
+                    plan.body
+                        .into_iter()
+                        .filter_map(|segment| match segment {
+                            Segment::Bytes(bytes) => Some(bytes),
+                            Segment::Region(_) => None,
+                        })
+                        .collect(),
+                ),
+            };
+            Response::from_parts(parts, body)
         }
         Err(error) => {
             if error.kind().is_miss() {
-                tracing::debug!(%error, uri = %head.uri, "nothing to serve");
+                tracing::debug!(%error, path = head.uri.path(), "nothing to serve");
             } else {
-                tracing::warn!(%error, uri = %head.uri, "opening the representation failed");
+                // The path only: a query may carry a signature or a token.
+                tracing::warn!(%error, path = head.uri.path(), "opening the representation failed");
             }
-            in_memory(open_failed(error.kind()))
+            let mut answer = open_failed(error.kind());
+            if let Some(location) = error.location() {
+                answer
+                    .headers
+                    .insert(http::header::LOCATION, location.clone());
+            }
+            in_memory(answer)
         }
     }
 }

@@ -179,3 +179,51 @@ async fn it_mounts_under_a_prefix_with_nest_service() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn directories_redirect_to_their_slash_form_and_serve_their_index() {
+    let root = temp_dir("dir-index");
+    std::fs::create_dir_all(root.join("show")).unwrap();
+    std::fs::write(root.join("show/index.html"), b"<p>show</p>").unwrap();
+    std::fs::create_dir_all(root.join("bare")).unwrap();
+    let resolver = DirResolver::new(&root)
+        .unwrap()
+        .redirect_directories(true)
+        .index_file("index.html");
+    let addr = serve(RangeDirService::from_resolver(resolver)).await;
+    let (parts, _) = get(addr, "/show?x=1", &[]).await;
+    assert_eq!(parts.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(header(&parts, "location"), Some("./show/?x=1"));
+    let (parts, body) = get(addr, "/show/", &[]).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(body, "<p>show</p>");
+    assert_eq!(
+        header(&parts, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    // A directory without an index: no listing.
+    assert_eq!(
+        get(addr, "/bare/", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+    // A file is never redirected.
+    std::fs::write(root.join("a.mp4"), b"a").unwrap();
+    assert_eq!(get(addr, "/a.mp4", &[]).await.0.status, StatusCode::OK);
+    assert_eq!(
+        get(addr, "/nothing", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+    // Without the options, directories are 404.
+    let plain = serve(RangeDirService::from_resolver(
+        DirResolver::new(&root).unwrap(),
+    ))
+    .await;
+    assert_eq!(
+        get(plain, "/show", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(plain, "/show/", &[]).await.0.status,
+        StatusCode::NOT_FOUND
+    );
+}

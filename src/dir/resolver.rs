@@ -46,6 +46,8 @@ pub struct DirResolver {
     attachments: bool,
     download_query: Option<Arc<str>>,
     policy: Option<Arc<PolicyFn>>,
+    redirect_directories: bool,
+    index_file: Option<Arc<Path>>,
 }
 
 /// The per-file policy hook: the file's path relative to the root and its metadata in,
@@ -81,7 +83,16 @@ pub struct FilePolicy {
 
 impl FilePolicy {
     /// Adds a header to the file's `200`, `206` and `304` answers.
+    ///
+    /// # Panics
+    ///
+    /// For a header the service sets itself, as
+    /// [`RangeService::header`](crate::RangeService::header) does.
     pub fn header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        assert!(
+            !crate::response::OWNED_HEADERS.contains(&name),
+            "FilePolicy::header({name}): the service sets {name} itself"
+        );
         self.headers.append(name, value);
         self
     }
@@ -110,6 +121,8 @@ impl std::fmt::Debug for DirResolver {
             .field("attachments", &self.attachments)
             .field("download_query", &self.download_query)
             .field("policy", &self.policy.is_some())
+            .field("redirect_directories", &self.redirect_directories)
+            .field("index_file", &self.index_file)
             .finish()
     }
 }
@@ -131,6 +144,8 @@ impl DirResolver {
             attachments: false,
             download_query: None,
             policy: None,
+            redirect_directories: false,
+            index_file: None,
         })
     }
 
@@ -185,6 +200,23 @@ impl DirResolver {
         self
     }
 
+    /// Answers a directory asked for without its final `/` with `308` and a relative
+    /// `Location: ./name/` (the query kept), so that relative links in its index resolve;
+    /// default off (`404`). The target is always the same directory, one segment relative to
+    /// the request, so it can never point at another host.
+    pub fn redirect_directories(mut self, redirect: bool) -> Self {
+        self.redirect_directories = redirect;
+        self
+    }
+
+    /// Serves the file `name` (e.g. `index.html`) inside a directory asked for with its final
+    /// `/` (and for the root); default none: directories answer `404`, and no listing is ever
+    /// made.
+    pub fn index_file(mut self, name: &str) -> Self {
+        self.index_file = Some(Path::new(name).into());
+        self
+    }
+
     /// Whether the request's query asks for a download.
     fn download_asked(&self, request: &Parts) -> bool {
         let (Some(name), Some(query)) = (self.download_query.as_deref(), request.uri.query())
@@ -214,19 +246,23 @@ impl Resolver for DirResolver {
             match relative_path(request.uri.path(), self.serve_hidden) {
                 Err(Refused::BadEscape) => Err(OpenErrorKind::BadRequest.into()),
                 Err(Refused::Name) => Err(OpenErrorKind::NotFound.into()),
-                // The root itself, or a path asked for as a directory: no listing.
+                // The root itself, or a path asked for as a directory: its index, if any; no
+                // listing.
                 Ok(relative) if relative.trailing_slash || relative.path.as_os_str().is_empty() => {
-                    Err(OpenErrorKind::NotRegularFile.into())
+                    match &self.index_file {
+                        Some(index) => Ok(relative.path.join(index)),
+                        None => Err(OpenErrorKind::NotRegularFile.into()),
+                    }
                 }
                 Ok(relative) => Ok(relative.path),
             };
+        let beneath = Beneath {
+            no_symlinks: !self.follow_symlinks,
+            no_xdev: self.same_mount,
+        };
         let opening = target.map(|relative| {
             let root = self.root.clone();
             let path = relative.clone();
-            let beneath = Beneath {
-                no_symlinks: !self.follow_symlinks,
-                no_xdev: self.same_mount,
-            };
             let content_type = content_type_for_path(&relative);
             let opening = open_file(
                 move |walk| open_regular_at(&*root, &path, walk, Some(beneath)),
@@ -240,9 +276,34 @@ impl Resolver for DirResolver {
             policy: self.policy.clone(),
             attachment: self.attachments || self.download_asked(request),
         };
+        // Where a directory asked for without its `/` would be redirected to.
+        let redirect = self
+            .redirect_directories
+            .then(|| directory_location(request))
+            .flatten()
+            .map(|location| {
+                (
+                    location,
+                    self.root.clone(),
+                    resources.blocking_limit().clone(),
+                )
+            });
         async move {
             let (relative, opening) = opening?;
-            let Opened { metadata, reader } = opening.await?;
+            let Opened { metadata, reader } = match opening.await {
+                Err(miss) if miss.kind() == OpenErrorKind::NotRegularFile => {
+                    let Some((location, root, limit)) = redirect else {
+                        return Err(miss);
+                    };
+                    let path = relative.clone();
+                    let probe = move || is_directory_beneath(&root, &path, beneath);
+                    return match limit.run(probe).await {
+                        Ok(true) => Err(OpenError::redirect(location)),
+                        _ => Err(miss),
+                    };
+                }
+                opened => opened?,
+            };
             let metadata = describe.apply(&relative, metadata);
             Ok(Opened { metadata, reader })
         }
@@ -293,4 +354,42 @@ fn is_media(metadata: &Metadata) -> bool {
         let t = t.as_bytes();
         t.starts_with(b"video/") || t.starts_with(b"audio/") || t.starts_with(b"image/")
     })
+}
+
+/// `./<last segment>/`, the query kept: the same directory with its final `/`. `None` when the
+/// path already ends with `/`.
+fn directory_location(request: &Parts) -> Option<HeaderValue> {
+    let path = request.uri.path();
+    let last = path.rsplit('/').next().filter(|last| !last.is_empty())?;
+    let location = match request.uri.query() {
+        Some(query) => format!("./{last}/?{query}"),
+        None => format!("./{last}/"),
+    };
+    HeaderValue::from_str(&location).ok()
+}
+
+/// Whether `path` beneath `root` is a directory, walked with the same containment.
+fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    if beneath.no_symlinks {
+        resolve |= ResolveFlags::NO_SYMLINKS;
+    }
+    if beneath.no_xdev {
+        resolve |= ResolveFlags::NO_XDEV;
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    openat2(root, path, flags, Mode::empty(), resolve).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "the service sets content-length itself")]
+    fn a_policy_cannot_set_a_header_the_service_owns() {
+        let _ = FilePolicy::default()
+            .header(http::header::CONTENT_LENGTH, HeaderValue::from_static("1"));
+    }
 }

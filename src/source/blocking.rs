@@ -16,8 +16,9 @@ use tokio::task::{JoinError, JoinHandle};
 /// requests for such a file would take every thread of the blocking pool (512 by default),
 /// and with them every other file; with it, they take at most `max`, and operations beyond it
 /// wait in line as small futures (no buffer is allocated until an operation runs). Clone it to
-/// share one cap between sources; by default every [`FileSource`](crate::FileSource) shares one
-/// process-wide cap of [`DEFAULT_BLOCKING_LIMIT`].
+/// share one cap between services ([`RangeService::blocking_limit`](crate::RangeService::blocking_limit),
+/// [`Resources`](crate::Resources)); by default every service shares one process-wide cap of
+/// [`DEFAULT_BLOCKING_LIMIT`].
 #[derive(Clone)]
 pub struct BlockingLimit {
     semaphore: Arc<Semaphore>,

@@ -107,9 +107,10 @@ impl Source for FileSource {
                 // line between the threads that serve it.
                 Ok(_) if warned.load(Ordering::Relaxed) => warned.store(false, Ordering::Relaxed),
                 Ok(_) => {}
-                // A configured path that cannot be served is a misconfiguration: say so
-                // once, loudly, rather than on every request or only at DEBUG.
-                Err(error) if !error.kind().is_miss() || !warned.swap(true, Ordering::Relaxed) => {
+                // A configured path that cannot be served (missing, forbidden, not a file) is
+                // a misconfiguration: say so once, loudly, rather than on every request or
+                // only at DEBUG. I/O failures are logged by the pipeline every time.
+                Err(error) if error.kind().is_miss() && !warned.swap(true, Ordering::Relaxed) => {
                     tracing::warn!(%error, path = %path.display(), "cannot serve the file");
                 }
                 Err(_) => {}

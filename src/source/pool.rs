@@ -66,7 +66,7 @@ type FreeList = Mutex<Vec<Buffer>>;
 /// Recycled frame buffers, shared by the readers that hold a handle.
 ///
 /// Clone it to share one pool; by default every service uses one process-wide pool
-/// ([`BufferPool::global`]). A pool keeps at most 4 MiB of free buffers per
+/// ([`BufferPool::global`]). A pool keeps at most 4 MiB of free buffers (and at least one) per
 /// size class (powers of two from 4 KiB to 16 MiB); a buffer that does not fit is unmapped
 /// when its frame is dropped.
 #[derive(Clone)]
@@ -124,7 +124,9 @@ impl BufferPool {
             return;
         };
         let mut free = self.free_list(class);
-        if (free.len() + 1) * len <= KEPT_PER_CLASS {
+        // At least one of every class, so that frames larger than the per-class cap are
+        // recycled too.
+        if free.is_empty() || (free.len() + 1) * len <= KEPT_PER_CLASS {
             free.push(buffer);
         }
     }
@@ -228,5 +230,15 @@ mod tests {
         assert_eq!(BufferPool::new().free_buffers(), 0, "pools are apart");
         let recycled = pool.take(3 * 1024 * 1024);
         assert_eq!(recycled.as_ptr(), address);
+    }
+
+    #[test]
+    fn a_buffer_larger_than_the_per_class_cap_is_still_kept_once() {
+        let pool = BufferPool::new();
+        let frames: Vec<Bytes> = (0..2)
+            .map(|_| pool.freeze(pool.take(16 * 1024 * 1024), 1))
+            .collect();
+        drop(frames);
+        assert_eq!(pool.free_buffers(), 1);
     }
 }
