@@ -187,3 +187,77 @@ fn a_root_that_is_not_a_directory_is_refused_at_once() {
     assert!(DirResolver::new(&file).is_err());
     assert!(DirResolver::new(Path::new("/nonexistent/tower-range")).is_err());
 }
+
+mod property {
+    use proptest::prelude::*;
+    use tower_range::{Resolver, Resources, SourceReader};
+
+    use super::*;
+
+    /// Pieces a hostile path is made of.
+    const ALPHABET: &[&str] = &[
+        "..",
+        ".",
+        "/",
+        "//",
+        "%2e",
+        "%2E",
+        "%2f",
+        "%5c",
+        "\\",
+        "%00",
+        "%252e",
+        "%c0%ae",
+        "%",
+        "a.mp4",
+        "films",
+        "sub",
+        "b.mp4",
+        "out.txt",
+        "outdir",
+        "inside.mp4",
+        "absolute.txt",
+        "passwd",
+        "secret.txt",
+        ".env",
+        "fifo.mp4",
+        "~",
+        " ",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_random_hostile_path_opens_a_file_beneath_the_root_or_gets_a_4xx(
+            pieces in proptest::collection::vec(proptest::sample::select(ALPHABET), 1..8)
+        ) {
+            let root = root();
+            let target = format!("/{}", pieces.concat());
+            let Ok(uri) = target.parse::<http::Uri>() else {
+                return Ok(()); // not a request target a server could receive
+            };
+            let (parts, ()) = http::Request::get(uri).body(()).unwrap().into_parts();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let resolver = DirResolver::new(&root).unwrap();
+            match runtime.block_on(resolver.resolve(&parts, &Resources::global())) {
+                Ok(opened) => {
+                    let len = opened.metadata.len() as usize;
+                    let bytes = runtime.block_on(opened.reader.read_at(0, len)).unwrap();
+                    prop_assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+                    prop_assert!(bytes.starts_with(b"film"), "{target}: {bytes:?}");
+                }
+                Err(miss) => {
+                    let status = miss.kind().status().as_u16();
+                    prop_assert!((400..500).contains(&status), "{target}: {status}");
+                }
+            }
+        }
+    }
+
+    /// One tree for all cases.
+    fn root() -> std::path::PathBuf {
+        static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        ROOT.get_or_init(|| tree("dir-property")).clone()
+    }
+}
