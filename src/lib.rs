@@ -46,6 +46,7 @@ mod content_type;
 #[cfg(target_os = "linux")]
 pub mod dir;
 mod error;
+pub mod fallback;
 mod future;
 mod metadata;
 mod open_error;

@@ -10,6 +10,7 @@ use http::request::Parts;
 use http::{Method, Response};
 
 use crate::body::RangeBody;
+use crate::open_error::OpenError;
 use crate::read::{ReadConfig, RegionReader};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
@@ -31,10 +32,29 @@ pub(crate) async fn respond<R: Resolver>(
     settings: &Settings,
     head: Parts,
 ) -> Response<RangeBody<R::Reader>> {
-    if head.method != Method::GET && head.method != Method::HEAD {
-        return in_memory(method_not_allowed());
+    match respond_or_miss(resolver, settings, head).await {
+        Outcome::Answer(response) => response,
+        Outcome::Miss(head, error) => miss(&head, error),
     }
-    match resolver.resolve(&head, &settings.resources).await {
+}
+
+/// What the pipeline made of a request: an answer, or a miss with the request head given
+/// back (for a fallback service).
+pub(crate) enum Outcome<R: RegionReader> {
+    Answer(Response<RangeBody<R>>),
+    Miss(Parts, OpenError),
+}
+
+/// As [`respond`], but a miss is handed back instead of answered.
+pub(crate) async fn respond_or_miss<R: Resolver>(
+    resolver: &R,
+    settings: &Settings,
+    head: Parts,
+) -> Outcome<R::Reader> {
+    if head.method != Method::GET && head.method != Method::HEAD {
+        return Outcome::Answer(in_memory(method_not_allowed()));
+    }
+    let response = match resolver.resolve(&head, &settings.resources).await {
         Ok(Opened { metadata, reader }) => {
             let plan = plan(
                 &head.method,
@@ -71,22 +91,26 @@ pub(crate) async fn respond<R: Resolver>(
             };
             Response::from_parts(parts, body)
         }
-        Err(error) => {
-            if error.kind().is_miss() {
-                tracing::debug!(%error, path = head.uri.path(), "nothing to serve");
-            } else {
-                // The path only: a query may carry a signature or a token.
-                tracing::warn!(%error, path = head.uri.path(), "opening the representation failed");
-            }
-            let mut answer = open_failed(error.kind());
-            if let Some(location) = error.location() {
-                answer
-                    .headers
-                    .insert(http::header::LOCATION, location.clone());
-            }
-            in_memory(answer)
-        }
+        Err(error) => return Outcome::Miss(head, error),
+    };
+    Outcome::Answer(response)
+}
+
+/// The answer to a miss: its status, a fixed text, `Location` for a redirect; logged.
+pub(crate) fn miss<R: RegionReader>(head: &Parts, error: OpenError) -> Response<RangeBody<R>> {
+    if error.kind().is_miss() {
+        tracing::debug!(%error, path = head.uri.path(), "nothing to serve");
+    } else {
+        // The path only: a query may carry a signature or a token.
+        tracing::warn!(%error, path = head.uri.path(), "opening the representation failed");
     }
+    let mut answer = open_failed(error.kind());
+    if let Some(location) = error.location() {
+        answer
+            .headers
+            .insert(http::header::LOCATION, location.clone());
+    }
+    in_memory(answer)
 }
 
 /// A response whose body is a fixed text: no representation involved.

@@ -188,6 +188,11 @@ impl<R> RangeService<R> {
     pub fn get_resources(&self) -> &Resources {
         &self.settings.resources
     }
+
+    /// The resolver and the settings, shared, for a request.
+    pub(crate) fn parts(&self) -> (Arc<R>, Arc<Settings>) {
+        (self.resolver.clone(), self.settings.clone())
+    }
 }
 
 impl<R> Clone for RangeService<R> {

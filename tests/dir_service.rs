@@ -227,3 +227,32 @@ async fn directories_redirect_to_their_slash_form_and_serve_their_index() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn misses_go_to_the_fallback_and_other_answers_stay() {
+    let root = temp_dir("dir-fallback");
+    std::fs::write(root.join("a.mp4"), b"film a").unwrap();
+    let not_found = tower::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+        let text = format!("app 404 for {}", request.uri().path());
+        let mut response = http::Response::new(http_body_util::Full::new(Bytes::from(text)));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let service =
+        RangeDirService::from_resolver(DirResolver::new(&root).unwrap()).fallback(not_found);
+    let addr = serve(service).await;
+    assert_eq!(get(addr, "/a.mp4", &[]).await.1, "film a");
+    let (parts, body) = get(addr, "/missing.mp4", &[]).await;
+    assert_eq!(parts.status, StatusCode::NOT_FOUND);
+    assert_eq!(body, "app 404 for /missing.mp4");
+    assert_eq!(get(addr, "/../a.mp4", &[]).await.1, "app 404 for /../a.mp4");
+    // Not a miss: the service's own answers.
+    let (parts, body) = get(addr, "/%zz", &[]).await;
+    assert_eq!(
+        (parts.status, body),
+        (StatusCode::BAD_REQUEST, Bytes::from("bad request\n"))
+    );
+    let mut client = Client::connect(addr, Protocol::Http1).await;
+    let response = client.send(request("POST", "/missing.mp4", &[])).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
