@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 mod access_log;
+mod browser;
 mod client;
 mod example_server;
 mod fs;
@@ -22,6 +23,6 @@ mod server;
 // A test file uses part of this, and the rest would be reported as unused in it.
 #[allow(unused_imports)]
 pub use self::{
-    access_log::*, client::*, example_server::*, fs::*, media::*, multipart::*, process::*,
-    proxy::*, server::*,
+    access_log::*, browser::*, client::*, example_server::*, fs::*, media::*, multipart::*,
+    process::*, proxy::*, server::*,
 };
