@@ -34,8 +34,17 @@ pub(crate) async fn respond<R: Resolver>(
 ) -> Response<RangeBody<R::Reader>> {
     match respond_or_miss(resolver, settings, head).await {
         Outcome::Answer(response) => response,
-        Outcome::Miss(head, error) => miss(&head, error),
+        Outcome::Miss(head, error) => with_answer_headers(resolver, miss(&head, error)),
     }
+}
+
+/// `response` with the headers `resolver` adds to every answer.
+pub(crate) fn with_answer_headers<R: Resolver, B>(
+    resolver: &R,
+    mut response: Response<B>,
+) -> Response<B> {
+    resolver.answer_headers(response.headers_mut());
+    response
 }
 
 /// What the pipeline made of a request: an answer, or a miss with the request head given
@@ -52,7 +61,10 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
     head: Parts,
 ) -> Outcome<R::Reader> {
     if head.method != Method::GET && head.method != Method::HEAD {
-        return Outcome::Answer(in_memory(method_not_allowed()));
+        return Outcome::Answer(with_answer_headers(
+            resolver,
+            in_memory(method_not_allowed()),
+        ));
     }
     let response = match resolver.resolve(&head, &settings.resources).await {
         Ok(Opened { metadata, reader }) => {
@@ -93,7 +105,7 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
         }
         Err(error) => return Outcome::Miss(head, error),
     };
-    Outcome::Answer(response)
+    Outcome::Answer(with_answer_headers(resolver, response))
 }
 
 /// The answer to a miss: its status, a fixed text, `Location` for a redirect; logged.

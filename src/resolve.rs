@@ -63,6 +63,13 @@ pub trait Resolver: Send + Sync + 'static {
         request: &Parts,
         resources: &Resources,
     ) -> impl Future<Output = Result<Opened<Self::Reader>, OpenError>> + Send;
+
+    /// Adds headers to every answer the service gives for this resolver, misses and `405`
+    /// included (the directory service adds `X-Content-Type-Options: nosniff`). None by
+    /// default.
+    fn answer_headers(&self, headers: &mut http::HeaderMap) {
+        let _ = headers;
+    }
 }
 
 /// Opens one fixed representation for reading: a resolver that ignores the request.

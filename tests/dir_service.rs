@@ -202,9 +202,12 @@ async fn directories_redirect_to_their_slash_form_and_serve_their_index() {
         Some("text/html; charset=utf-8")
     );
     // A directory without an index: no listing.
+    let (parts, _) = get(addr, "/bare/", &[]).await;
+    assert_eq!(parts.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        get(addr, "/bare/", &[]).await.0.status,
-        StatusCode::NOT_FOUND
+        header(&parts, "x-content-type-options"),
+        Some("nosniff"),
+        "on misses too"
     );
     // A file is never redirected.
     std::fs::write(root.join("a.mp4"), b"a").unwrap();

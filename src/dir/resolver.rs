@@ -31,7 +31,7 @@ use crate::source::{open_file, FileReader};
 /// (as does everything outside). Directories, FIFOs, sockets and devices answer `404` and are
 /// never opened for reading; a permission error is `403`.
 ///
-/// Every answer about a file carries `X-Content-Type-Options: nosniff`, and media (video,
+/// Every answer carries `X-Content-Type-Options: nosniff` (misses too), and media (video,
 /// audio, images) carry `Content-Disposition: inline` with the file's name; the
 /// [`policy`](Self::policy) hook, the [`attachments`](Self::attachments) option and the
 /// [`download_query`](Self::download_query) parameter change that per file or per request.
@@ -308,9 +308,17 @@ impl Resolver for DirResolver {
             Ok(Opened { metadata, reader })
         }
     }
+
+    /// `X-Content-Type-Options: nosniff` on every answer, misses included.
+    fn answer_headers(&self, headers: &mut http::HeaderMap) {
+        headers.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
 }
 
-/// What is decided about a file once it is open: the policy, the disposition, `nosniff`.
+/// What is decided about a file once it is open: the policy and the disposition.
 struct Describe {
     policy: Option<Arc<PolicyFn>>,
     /// Sent as a download, by option or by the request's query.
@@ -329,10 +337,7 @@ impl Describe {
                 .disposition
                 .or_else(|| is_media(&metadata).then_some(Disposition::Inline)),
         };
-        let mut metadata = metadata.with_header(
-            http::header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        let mut metadata = metadata;
         if let Some(content_type) = policy.content_type {
             metadata = metadata.with_content_type(content_type);
         }

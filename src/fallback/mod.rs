@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use crate::pipeline::{miss, respond_or_miss, Outcome};
+use crate::pipeline::{miss, respond_or_miss, with_answer_headers, Outcome};
 use crate::resolve::Resolver;
 use crate::service::RangeService;
 
@@ -90,7 +90,8 @@ where
                 Outcome::Miss(head, error) => (head, error),
             };
             if error.kind().status() != StatusCode::NOT_FOUND {
-                return Ok(miss(&head, error).map(FallbackBody::served));
+                let answer = with_answer_headers(&*resolver, miss(&head, error));
+                return Ok(answer.map(FallbackBody::served));
             }
             tracing::debug!(%error, path = head.uri.path(), "miss: to the fallback");
             let Ok(()) = poll_fn(|cx| fallback.poll_ready(cx)).await;
