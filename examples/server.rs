@@ -1,6 +1,6 @@
 //! The bundled example server: an HTML page with a `<video>` at `/` and the video at
 //! `/video`, over HTTP/1.1 and HTTP/2 (h2c) on one port, built on raw hyper and tower. Given a
-//! directory instead of a video (Linux), it serves the tree at `/media/<path>` and a library
+//! directory instead of a video (Unix), it serves the tree at `/media/<path>` and a library
 //! page at `/`.
 //!
 //! ```text
@@ -31,7 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
 
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
 #[path = "support/startup.rs"]
@@ -46,7 +46,7 @@ use tower_range::{
 #[command(about = "Serve a video page and its video with tower-range")]
 struct Args {
     /// The video to serve at /video (default: the bundled sample), or a directory to serve
-    /// at /media/ with a library page at / (Linux).
+    /// at /media/ with a library page at / (Unix).
     video: Option<PathBuf>,
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -275,7 +275,7 @@ enum Media {
     /// One video at `/video`.
     Video(RangeFileService<FileSource>),
     /// A tree at `/media/…`.
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     Library(tower_range::dir::RangeDirService),
 }
 
@@ -305,7 +305,7 @@ impl App {
     }
 
     /// The directory mode: the tree at `/media/…`, the library page at `/`.
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     fn library(root: &std::path::Path, args: &Args) -> Self {
         use tower_range::dir::{DirResolver, RangeDirService};
         let resolver = match DirResolver::new(root) {
@@ -332,10 +332,10 @@ impl App {
         }
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     fn library(root: &std::path::Path, _: &Args) -> Self {
         startup::fail(&format!(
-            "{}: serving a directory needs Linux",
+            "{}: serving a directory needs Unix",
             root.display()
         ))
     }
@@ -389,7 +389,7 @@ impl Service<Request<Incoming>> for App {
                     let Ok(response) = video.call(request).await;
                     response.map(Either::Right)
                 }
-                #[cfg(target_os = "linux")]
+                #[cfg(unix)]
                 (Media::Library(media), _)
                     if path
                         .strip_prefix(library::MEDIA_PREFIX)
@@ -413,7 +413,7 @@ impl Service<Request<Incoming>> for App {
 
 /// The request as the directory service sees it: its path without `/media`, so that the
 /// service maps what follows the mount point (as axum's `nest_service` does).
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 fn strip_prefix(request: Request<Incoming>) -> Request<Incoming> {
     let (mut parts, body) = request.into_parts();
     // The router only sends paths under `/media/` here.

@@ -14,6 +14,7 @@ const MEDIA_TYPES: &[(&str, &str)] = &[
     ("mov", "video/quicktime"),
     ("ogv", "video/ogg"),
     ("ts", "video/mp2t"),
+    ("m4s", "video/iso.segment"),
     ("m3u8", "application/vnd.apple.mpegurl"),
     ("mpd", "application/dash+xml"),
     ("mp3", "audio/mpeg"),
@@ -21,6 +22,7 @@ const MEDIA_TYPES: &[(&str, &str)] = &[
     ("flac", "audio/flac"),
     ("wav", "audio/wav"),
     ("vtt", "text/vtt"),
+    ("srt", "application/x-subrip"),
     ("html", "text/html; charset=utf-8"),
     ("htm", "text/html; charset=utf-8"),
 ];
@@ -65,6 +67,24 @@ mod tests {
             assert_eq!(of(&format!("/srv/a.{ext}")), *expected, "{ext}");
         }
         assert_eq!(of("clip.ts"), "video/mp2t");
+    }
+
+    #[test]
+    fn the_types_of_a_media_library_are_known() {
+        let expected = [
+            ("a.m3u8", "application/vnd.apple.mpegurl"),
+            ("a.mpd", "application/dash+xml"),
+            ("a.ts", "video/mp2t"),
+            ("a.m4s", "video/iso.segment"),
+            ("a.vtt", "text/vtt"),
+            ("a.srt", "application/x-subrip"),
+            ("a.jpg", "image/jpeg"),
+            ("a.png", "image/png"),
+            ("a.webp", "image/webp"),
+        ];
+        for (name, content_type) in expected {
+            assert_eq!(of(name), content_type, "{name}");
+        }
     }
 
     #[test]

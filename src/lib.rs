@@ -43,7 +43,7 @@ mod body;
 mod budget;
 mod compression;
 mod content_type;
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 pub mod dir;
 mod error;
 pub mod fallback;

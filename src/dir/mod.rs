@@ -1,4 +1,5 @@
-//! Serving a directory tree (Linux): [`DirResolver`] maps each request path to a regular file
+//! Serving a directory tree (Unix; contained by `openat2` on Linux, by a walk with
+//! `O_NOFOLLOW` elsewhere): [`DirResolver`] maps each request path to a regular file
 //! beneath a root, and [`RangeDirService`] serves it through the crate's one pipeline, exactly
 //! as [`RangeFileService`](crate::RangeFileService) serves one file.
 //!

@@ -16,10 +16,10 @@ use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
-use crate::source::open::{open_regular_at, Beneath};
+use crate::source::open::{Attempt, Beneath, Opened as OpenedFile, Walk};
 use crate::source::{open_file, FileReader};
 
-/// Maps request paths to regular files beneath a root directory (Linux).
+/// Maps request paths to regular files beneath a root directory (Unix).
 ///
 /// The root is opened once, when the resolver is made, and held open: every request walks
 /// from that handle, so a root path that is a symlink swapped at deploy time (`current →
@@ -30,6 +30,12 @@ use crate::source::{open_file, FileReader};
 /// that stay inside the root are followed; absolute ones, and any that leave it, answer `404`
 /// (as does everything outside). Directories, FIFOs, sockets and devices answer `404` and are
 /// never opened for reading; a permission error is `403`.
+///
+/// Other Unix systems have no `openat2`: there each request path is walked one name at a time
+/// with `O_NOFOLLOW` from the root handle, so every symlink is refused (whatever
+/// [`follow_symlinks`](Self::follow_symlinks) says), `same_mount` compares each directory's
+/// device with the root's, and every open goes to the blocking pool. Windows has no directory
+/// service (the rest of the crate builds there).
 ///
 /// Every answer carries `X-Content-Type-Options: nosniff` (misses too), and media (video,
 /// audio, images) carry `Content-Disposition: inline` with the file's name; the
@@ -132,7 +138,11 @@ impl DirResolver {
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         use rustix::fs::{open, Mode, OFlags};
         let root_path: PathBuf = root.into();
+        // Only walked from, never read: `O_PATH` where there is one.
+        #[cfg(target_os = "linux")]
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        #[cfg(not(target_os = "linux"))]
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let root = open(&root_path, flags, Mode::empty())?;
         Ok(Self {
             root: Arc::new(root),
@@ -265,7 +275,7 @@ impl Resolver for DirResolver {
             let path = relative.clone();
             let content_type = content_type_for_path(&relative);
             let opening = open_file(
-                move |walk| open_regular_at(&*root, &path, walk, Some(beneath)),
+                move |walk| open_beneath(&root, &path, walk, beneath),
                 content_type,
                 self.inline_io,
                 resources,
@@ -373,7 +383,39 @@ fn directory_location(request: &Parts) -> Option<HeaderValue> {
     HeaderValue::from_str(&location).ok()
 }
 
+/// Opens `path` beneath `root`: `openat2` with `RESOLVE_BENEATH` on Linux.
+#[cfg(target_os = "linux")]
+fn open_beneath(
+    root: &OwnedFd,
+    path: &Path,
+    walk: Walk,
+    beneath: Beneath,
+) -> Attempt<Result<OpenedFile, OpenError>> {
+    crate::source::open::open_regular_at(root, path, walk, Some(beneath))
+}
+
+/// Opens `path` beneath `root`: a walk name by name with `O_NOFOLLOW` elsewhere (every symlink
+/// refused), always on the blocking pool.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn open_beneath(
+    root: &OwnedFd,
+    path: &Path,
+    walk: Walk,
+    beneath: Beneath,
+) -> Attempt<Result<OpenedFile, OpenError>> {
+    use std::os::fd::AsFd;
+    match walk {
+        Walk::Cached => Attempt::Unsupported,
+        Walk::Blocking => Attempt::Done(crate::source::open::open_regular_walk(
+            root.as_fd(),
+            path,
+            beneath.no_xdev,
+        )),
+    }
+}
+
 /// Whether `path` beneath `root` is a directory, walked with the same containment.
+#[cfg(target_os = "linux")]
 fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
@@ -385,6 +427,13 @@ fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
     }
     let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     openat2(root, path, flags, Mode::empty(), resolve).is_ok()
+}
+
+/// Whether `path` beneath `root` is a directory, walked with the same containment.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
+    use std::os::fd::AsFd;
+    crate::source::open::is_directory_walk(root.as_fd(), path, beneath.no_xdev)
 }
 
 #[cfg(test)]

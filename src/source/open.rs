@@ -45,8 +45,8 @@ pub(super) fn open_regular(path: &Path, walk: Walk) -> Attempt<Result<Opened, Op
     open_regular_at(rustix::fs::CWD, path, walk, None)
 }
 
-/// How a path beneath a root is resolved (Linux `openat2` resolve flags).
-#[cfg(target_os = "linux")]
+/// How a path beneath a root is resolved (on Linux, `openat2` resolve flags).
+#[cfg(unix)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Beneath {
     /// Refuse every symlink, not only those that leave the root.
@@ -182,4 +182,157 @@ pub(super) fn open_regular(path: &Path, walk: Walk) -> Attempt<Result<Opened, Op
         Ok((file, metadata))
     };
     Attempt::Done(attempt())
+}
+
+/// Opens `path` beneath `root` one name at a time, each with `O_NOFOLLOW`: the walk other Unix
+/// systems use for the directory service, where `openat2` does not exist. Every symlink is
+/// refused (a component that is one fails), a `..`, `.` or absolute component is refused before
+/// any open, and with `same_mount` a component on another device than the root is refused:
+/// all [`OpenErrorKind::OutsideRoot`]. The last name is opened as [`open_regular`] does.
+/// Compiled and tested on Linux too, which uses `openat2` instead.
+#[cfg(unix)]
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+pub(crate) fn open_regular_walk(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+    same_mount: bool,
+) -> Result<Opened, OpenError> {
+    use std::os::unix::fs::MetadataExt;
+
+    use rustix::fs::OFlags;
+
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = File::from(walk_beneath(root, path, same_mount, flags)?);
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(OpenErrorKind::NotRegularFile.into());
+    }
+    if same_mount {
+        let root_dev = rustix::fs::fstat(root)
+            .map_err(std::io::Error::from)?
+            .st_dev;
+        if metadata.dev() != root_dev as u64 {
+            return Err(OpenErrorKind::OutsideRoot.into());
+        }
+    }
+    Ok((file, metadata))
+}
+
+/// Whether `path` beneath `root` is a directory, walked as [`open_regular_walk`] walks.
+#[cfg(unix)]
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+pub(crate) fn is_directory_walk(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+    same_mount: bool,
+) -> bool {
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY;
+    walk_beneath(root, path, same_mount, flags).is_ok()
+}
+
+/// Opens every name of `path` but the last as a directory, then the last with `last`; all
+/// with `O_NOFOLLOW | O_CLOEXEC`, each from the one before.
+#[cfg(unix)]
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn walk_beneath(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+    same_mount: bool,
+    last: rustix::fs::OFlags,
+) -> Result<std::os::fd::OwnedFd, OpenError> {
+    use std::os::fd::AsFd;
+    use std::path::Component;
+
+    use rustix::fs::{fstat, openat, Mode, OFlags};
+    use rustix::io::Errno;
+
+    let os = |errno: Errno| -> OpenError {
+        match errno {
+            // The name is a symlink (`ELOOP` on Linux and the BSDs, `EMLINK` on FreeBSD for
+            // `O_NOFOLLOW`), or a symlink to a directory opened as one.
+            Errno::LOOP | Errno::MLINK => OpenErrorKind::OutsideRoot.into(),
+            Errno::NXIO | Errno::NODEV => OpenErrorKind::NotRegularFile.into(),
+            errno => std::io::Error::from(errno).into(),
+        }
+    };
+    let root_dev = match same_mount {
+        true => Some(fstat(root).map_err(os)?.st_dev),
+        false => None,
+    };
+    let mut names = path.components().peekable();
+    let mut dir: Option<std::os::fd::OwnedFd> = None;
+    while let Some(component) = names.next() {
+        let Component::Normal(name) = component else {
+            return Err(OpenErrorKind::OutsideRoot.into());
+        };
+        let at = dir.as_ref().map_or(root, |d| d.as_fd());
+        if names.peek().is_none() {
+            return openat(
+                at,
+                name,
+                last | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(os);
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let next = openat(at, name, flags, Mode::empty()).map_err(|errno| match errno {
+            // A symlink opened with `O_DIRECTORY | O_NOFOLLOW` may say "not a directory".
+            Errno::NOTDIR => OpenErrorKind::NotFound.into(),
+            errno => os(errno),
+        })?;
+        if let Some(dev) = root_dev {
+            if fstat(&next).map_err(os)?.st_dev != dev {
+                return Err(OpenErrorKind::OutsideRoot.into());
+            }
+        }
+        dir = Some(next);
+    }
+    Err(OpenErrorKind::NotRegularFile.into())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn the_component_walk_opens_files_beneath_and_refuses_symlinks_and_dot_dot() {
+        let base = std::env::temp_dir().join(format!("tower-range-walk-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("films")).unwrap();
+        std::fs::write(root.join("films/a.mp4"), b"a").unwrap();
+        std::fs::write(base.join("secret"), b"secret").unwrap();
+        let _ = std::os::unix::fs::symlink("a.mp4", root.join("films/link.mp4"));
+        let _ = std::os::unix::fs::symlink("films", root.join("dirlink"));
+        let _ = std::os::unix::fs::symlink("../secret", root.join("out"));
+        let dir = File::open(&root).unwrap();
+        let root_fd = dir.as_fd();
+        let kind = |path: &str| open_regular_walk(root_fd, Path::new(path), true).map(drop);
+        assert!(kind("films/a.mp4").is_ok());
+        for refused in [
+            "films/link.mp4",
+            "dirlink/a.mp4",
+            "out",
+            "../secret",
+            "films/../../secret",
+        ] {
+            let error = kind(refused).unwrap_err();
+            assert!(
+                matches!(
+                    error.kind(),
+                    OpenErrorKind::OutsideRoot | OpenErrorKind::NotFound
+                ),
+                "{refused}: {error}"
+            );
+        }
+        assert_eq!(
+            kind("films").unwrap_err().kind(),
+            OpenErrorKind::NotRegularFile
+        );
+        assert_eq!(kind("nothing").unwrap_err().kind(), OpenErrorKind::NotFound);
+        assert!(is_directory_walk(root_fd, Path::new("films"), false));
+        assert!(!is_directory_walk(root_fd, Path::new("dirlink"), false));
+    }
 }
