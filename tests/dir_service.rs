@@ -259,3 +259,26 @@ async fn misses_go_to_the_fallback_and_other_answers_stay() {
     let response = client.send(request("POST", "/missing.mp4", &[])).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn dispositions_name_quoted_and_non_ascii_files_on_200_206_and_304() {
+    let root = temp_dir("dir-disposition");
+    let name = "le \"film\" d'été.mp4";
+    std::fs::write(root.join(name), content(3000)).unwrap();
+    let addr = serve(RangeDirService::from_resolver(
+        DirResolver::new(&root).unwrap(),
+    ))
+    .await;
+    let url = format!("/{}", encode(name));
+    let expected = "inline; filename=\"le \\\"film\\\" d'_t_.mp4\"; \
+                    filename*=UTF-8''le%20%22film%22%20d%27%C3%A9t%C3%A9.mp4";
+    let (parts, _) = get(addr, &url, &[]).await;
+    assert_eq!(header(&parts, "content-disposition"), Some(expected));
+    let etag = header(&parts, "etag").unwrap().to_owned();
+    let (parts, _) = get(addr, &url, &[("range", "bytes=5-9")]).await;
+    assert_eq!(parts.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&parts, "content-disposition"), Some(expected));
+    let (parts, _) = get(addr, &url, &[("if-none-match", &etag)]).await;
+    assert_eq!(parts.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&parts, "content-disposition"), Some(expected));
+}
