@@ -39,7 +39,8 @@ mod startup;
 use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
-    content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, ReadAheadBudget,
+    content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, RangeService,
+    ReadAheadBudget,
 };
 
 #[derive(Parser, Debug)]
@@ -84,6 +85,14 @@ fn bounded_frame_size(asked: usize) -> usize {
         tracing::warn!("--frame-size {asked} is out of bounds: using {bytes}");
     }
     bytes
+}
+
+/// The media service as the command line sets it.
+fn configure<R>(service: RangeService<R>, args: &Args, budget: ReadAheadBudget) -> RangeService<R> {
+    service
+        .frame_size(bounded_frame_size(args.frame_size))
+        .read_ahead(args.read_ahead)
+        .read_ahead_budget(budget)
 }
 
 /// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
@@ -284,24 +293,10 @@ type RouteBody = Either<RangeBody<MemoryReader>, RangeBody<FileReader>>;
 impl App {
     fn new(video: &std::path::Path, args: &Args) -> Self {
         let video_type = content_type_for_path(video);
-        let page = MemorySource::new(page_html(video_type.to_str().unwrap_or("video/mp4")))
-            .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
-        let budget = ReadAheadBudget::new(args.read_ahead_budget);
-        Self {
-            page: RangeFileService::from_source(page)
-                .header(
-                    http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache"),
-                )
-                .read_ahead_budget(budget.clone()),
-            media: Media::Video(
-                RangeFileService::new(video)
-                    .frame_size(bounded_frame_size(args.frame_size))
-                    .read_ahead(args.read_ahead)
-                    .read_ahead_budget(budget),
-            ),
-            activity: None,
-        }
+        let html = page_html(video_type.to_str().unwrap_or("video/mp4"));
+        Self::assemble(html, args, |budget| {
+            Media::Video(configure(RangeFileService::new(video), args, budget))
+        })
     }
 
     /// The directory mode: the tree at `/media/…`, the library page at `/`.
@@ -312,9 +307,20 @@ impl App {
             Ok(resolver) => resolver.download_query("download"),
             Err(error) => startup::fail(&format!("{}: {error}", root.display())),
         };
-        let page = MemorySource::new(library::library_page(root))
-            .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
+        Self::assemble(library::library_page(root), args, |budget| {
+            Media::Library(configure(
+                RangeDirService::from_resolver(resolver),
+                args,
+                budget,
+            ))
+        })
+    }
+
+    /// The page (revalidated on every load) and the media, sharing one read-ahead budget.
+    fn assemble(html: String, args: &Args, media: impl FnOnce(ReadAheadBudget) -> Media) -> Self {
         let budget = ReadAheadBudget::new(args.read_ahead_budget);
+        let page = MemorySource::new(html)
+            .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
         Self {
             page: RangeFileService::from_source(page)
                 .header(
@@ -322,12 +328,7 @@ impl App {
                     HeaderValue::from_static("no-cache"),
                 )
                 .read_ahead_budget(budget.clone()),
-            media: Media::Library(
-                RangeDirService::from_resolver(resolver)
-                    .frame_size(bounded_frame_size(args.frame_size))
-                    .read_ahead(args.read_ahead)
-                    .read_ahead_budget(budget),
-            ),
+            media: media(budget),
             activity: None,
         }
     }

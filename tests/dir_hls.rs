@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use http::header::CACHE_CONTROL;
 use http::HeaderValue;
-use http_body_util::BodyExt;
-use support::{bounded, header, request, serve, temp_dir, Client, Protocol};
+use support::{header, serve, temp_dir, Protocol};
 use tower_range::dir::{DirResolver, FilePolicy, RangeDirService};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -79,9 +78,7 @@ async fn get(
     protocol: Protocol,
     path: &str,
 ) -> (http::response::Parts, bytes::Bytes) {
-    let mut client = Client::connect(addr, protocol).await;
-    let (parts, body) = client.send(request("GET", path, &[])).await.into_parts();
-    (parts, bounded(body.collect()).await.unwrap().to_bytes())
+    support::fetch_path(addr, protocol, "GET", path, &[]).await
 }
 
 fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {

@@ -33,12 +33,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (http::response::Parts, Bytes) {
-    let mut client = Client::connect(addr, Protocol::Http1).await;
-    let (parts, body) = client
-        .send(request("GET", path, headers))
-        .await
-        .into_parts();
-    (parts, bounded(body.collect()).await.unwrap().to_bytes())
+    support::fetch_path(addr, Protocol::Http1, "GET", path, headers).await
 }
 
 fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {

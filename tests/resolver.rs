@@ -17,8 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::request::Parts;
 use http::StatusCode;
-use http_body_util::BodyExt;
-use support::{bounded, content, header, multipart_parts, request, serve, Client, Protocol};
+use support::{bounded, content, header, multipart_parts, serve, Protocol};
 use tower_range::range::Region;
 use tower_range::read::{ReadConfig, RegionReader, StreamFrames};
 use tower_range::{
@@ -123,13 +122,7 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (http::response::Parts, Bytes) {
-    let mut client = Client::connect(addr, protocol).await;
-    let (parts, body) = client
-        .send(request(method, path, headers))
-        .await
-        .into_parts();
-    let body = bounded(body.collect()).await.unwrap().to_bytes();
-    (parts, body)
+    support::fetch_path(addr, protocol, method, path, headers).await
 }
 
 #[tokio::test]

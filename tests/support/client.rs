@@ -86,15 +86,26 @@ fn request_builder(
     builder
 }
 
-/// Sends one request on a fresh connection and reads the whole body.
+/// Sends one request for `/` on a fresh connection and reads the whole body.
 pub async fn fetch(
     addr: SocketAddr,
     protocol: Protocol,
     method: &str,
     headers: &[(&str, &str)],
 ) -> (http::response::Parts, Bytes) {
+    fetch_path(addr, protocol, method, "/", headers).await
+}
+
+/// Sends one request for `path` on a fresh connection and reads the whole body.
+pub async fn fetch_path(
+    addr: SocketAddr,
+    protocol: Protocol,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (http::response::Parts, Bytes) {
     let mut client = Client::connect(addr, protocol).await;
-    let response = client.send(request(method, "/", headers)).await;
+    let response = client.send(request(method, path, headers)).await;
     let (parts, body) = response.into_parts();
     let body = bounded(body.collect()).await.unwrap().to_bytes();
     (parts, body)
