@@ -10,10 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use http::header::CACHE_CONTROL;
-use http::HeaderValue;
 use support::{header, serve, temp_dir, Protocol};
-use tower_range::dir::{DirResolver, FilePolicy, RangeDirService};
+use tower_range::dir::{DirResolver, RangeDirService};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -81,21 +79,12 @@ async fn get(
     support::fetch_path(addr, protocol, "GET", path, &[]).await
 }
 
-fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {
-    let cache = match path.extension().and_then(|e| e.to_str()) {
-        Some("m3u8") => "no-cache",
-        Some("ts") => "public, max-age=31536000, immutable",
-        _ => "public, max-age=60",
-    };
-    FilePolicy::default().header(CACHE_CONTROL, HeaderValue::from_static(cache))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg: cargo test --test dir_hls -- --ignored"]
 async fn an_hls_ladder_reads_over_http_exactly_as_from_disk_with_its_cache_headers() {
     let root = temp_dir("dir-hls");
     make_ladder(&root);
-    let resolver = DirResolver::new(&root).unwrap().policy(hls_policy);
+    let resolver = DirResolver::new(&root).unwrap().policy(support::hls_policy);
     let addr = serve(RangeDirService::from_resolver(resolver)).await;
 
     for rendition in ["v0", "v1"] {

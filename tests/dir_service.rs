@@ -7,14 +7,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use bytes::Bytes;
-use http::header::CACHE_CONTROL;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 use support::{bounded, content, header, request, serve, temp_dir, Client, Protocol};
-use tower_range::dir::{DirResolver, FilePolicy, RangeDirService};
+use tower_range::dir::{DirResolver, RangeDirService};
 
 /// Percent-encodes every byte of a name but unreserved ones.
 fn encode(name: &str) -> String {
@@ -34,15 +32,6 @@ async fn get(
     headers: &[(&str, &str)],
 ) -> (http::response::Parts, Bytes) {
     support::fetch_path(addr, Protocol::Http1, "GET", path, headers).await
-}
-
-fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {
-    let cache = match path.extension().and_then(|e| e.to_str()) {
-        Some("m3u8") => "no-cache",
-        Some("ts") => "public, max-age=31536000, immutable",
-        _ => "public, max-age=60",
-    };
-    FilePolicy::default().header(CACHE_CONTROL, HeaderValue::from_static(cache))
 }
 
 #[tokio::test]
@@ -90,7 +79,7 @@ async fn the_policy_and_the_disposition_reach_200_206_and_304() {
     std::fs::write(root.join("notes.txt"), b"notes").unwrap();
     let resolver = DirResolver::new(&root)
         .unwrap()
-        .policy(hls_policy)
+        .policy(support::hls_policy)
         .download_query("download");
     let addr = serve(RangeDirService::from_resolver(resolver)).await;
 

@@ -12,6 +12,8 @@
 mod access_log;
 mod browser;
 mod client;
+#[cfg(unix)]
+mod dir_policy;
 mod example_server;
 mod fs;
 mod media;
@@ -21,6 +23,9 @@ mod proxy;
 mod server;
 
 // A test file uses part of this, and the rest would be reported as unused in it.
+#[cfg(unix)]
+#[allow(unused_imports)]
+pub use self::dir_policy::hls_policy;
 #[allow(unused_imports)]
 pub use self::{
     access_log::*, browser::*, client::*, example_server::*, fs::*, media::*, multipart::*,
