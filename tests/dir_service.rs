@@ -232,6 +232,7 @@ async fn misses_go_to_the_fallback_and_other_answers_stay() {
     let (parts, body) = get(addr, "/missing.mp4", &[]).await;
     assert_eq!(parts.status, StatusCode::NOT_FOUND);
     assert_eq!(body, "app 404 for /missing.mp4");
+    assert_eq!(header(&parts, "x-content-type-options"), Some("nosniff"));
     assert_eq!(get(addr, "/../a.mp4", &[]).await.1, "app 404 for /../a.mp4");
     // Not a miss: the service's own answers.
     let (parts, body) = get(addr, "/%zz", &[]).await;

@@ -94,9 +94,12 @@ impl FilePolicy {
     ///
     /// For a header the service sets itself, as
     /// [`RangeService::header`](crate::RangeService::header) does.
+    /// `Content-Disposition` is refused too: set it with [`disposition`](Self::disposition),
+    /// so that an answer never carries two (Chrome refuses such a response).
     pub fn header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
         assert!(
-            !crate::response::OWNED_HEADERS.contains(&name),
+            !crate::response::OWNED_HEADERS.contains(&name)
+                && name != http::header::CONTENT_DISPOSITION,
             "FilePolicy::header({name}): the service sets {name} itself"
         );
         self.headers.append(name, value);
@@ -144,6 +147,18 @@ impl DirResolver {
         #[cfg(not(target_os = "linux"))]
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let root = open(&root_path, flags, Mode::empty())?;
+        // Containment rests on openat2: a kernel before 5.6, or a seccomp filter that refuses
+        // it, is an error now rather than a 500 on every request.
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{openat2, ResolveFlags};
+            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            openat2(&root, ".", flags, Mode::empty(), resolve).map_err(|errno| {
+                io::Error::other(format!(
+                    "openat2 is not available ({errno}): the directory service needs Linux 5.6"
+                ))
+            })?;
+        }
         Ok(Self {
             root: Arc::new(root),
             root_path: root_path.into(),
@@ -341,16 +356,17 @@ impl Describe {
             Some(policy) => policy(relative, &metadata),
             None => FilePolicy::default(),
         };
+        let mut metadata = metadata;
+        if let Some(content_type) = policy.content_type {
+            metadata = metadata.with_content_type(content_type);
+        }
+        // Decided on the type that is sent, the policy's included.
         let disposition = match self.attachment {
             true => Some(Disposition::Attachment),
             false => policy
                 .disposition
                 .or_else(|| is_media(&metadata).then_some(Disposition::Inline)),
         };
-        let mut metadata = metadata;
-        if let Some(content_type) = policy.content_type {
-            metadata = metadata.with_content_type(content_type);
-        }
         for (name, value) in &policy.headers {
             metadata = metadata.with_header(name.clone(), value.clone());
         }
@@ -363,11 +379,12 @@ impl Describe {
     }
 }
 
-/// Video, audio and images: shown inline by default.
+/// Video, audio and images but SVG (which can carry scripts): shown inline by default.
 fn is_media(metadata: &Metadata) -> bool {
     metadata.content_type().is_some_and(|t| {
         let t = t.as_bytes();
-        t.starts_with(b"video/") || t.starts_with(b"audio/") || t.starts_with(b"image/")
+        (t.starts_with(b"video/") || t.starts_with(b"audio/") || t.starts_with(b"image/"))
+            && !t.starts_with(b"image/svg")
     })
 }
 
@@ -439,6 +456,15 @@ fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "the service sets content-disposition itself")]
+    fn a_policy_sets_the_disposition_through_disposition_only() {
+        let _ = FilePolicy::default().header(
+            http::header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
 
     #[test]
     #[should_panic(expected = "the service sets content-length itself")]

@@ -29,10 +29,20 @@ pub use body::FallbackBody;
 /// let service = RangeService::new("media/sample.mp4").fallback(not_found);
 /// # let _ = service;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Fallback<R, F> {
     service: RangeService<R>,
     fallback: F,
+}
+
+// By hand: a derive would ask `R: Clone`, which the shared service does not need.
+impl<R, F: Clone> Clone for Fallback<R, F> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+            fallback: self.fallback.clone(),
+        }
+    }
 }
 
 impl<R> RangeService<R> {
@@ -96,6 +106,8 @@ where
             tracing::debug!(%error, path = head.uri.path(), "miss: to the fallback");
             let Ok(()) = poll_fn(|cx| fallback.poll_ready(cx)).await;
             let Ok(response) = fallback.call(Request::from_parts(head, body)).await;
+            // The resolver's headers for every answer (`nosniff`) go on the fallback's too.
+            let response = with_answer_headers(&*resolver, response);
             Ok(response.map(FallbackBody::fallback))
         })
     }

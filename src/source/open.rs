@@ -49,7 +49,9 @@ pub(super) fn open_regular(path: &Path, walk: Walk) -> Attempt<Result<Opened, Op
 #[cfg(unix)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Beneath {
-    /// Refuse every symlink, not only those that leave the root.
+    /// Refuse every symlink, not only those that leave the root (the walk elsewhere refuses
+    /// them all).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) no_symlinks: bool,
     /// Refuse crossing into another mount.
     pub(crate) no_xdev: bool,
@@ -153,9 +155,9 @@ pub(super) fn open_regular(path: &Path, walk: Walk) -> Attempt<Result<Opened, Op
         let file = match open(path, flags, Mode::empty()) {
             Ok(fd) => File::from(fd),
             // A socket cannot be opened (`ENXIO`), nor a device without a driver (`ENODEV`).
-            Err(rustix::io::Errno::NXIO | rustix::io::Errno::NODEV) => {
-                return Err(OpenErrorKind::NotRegularFile.into())
-            }
+            Err(
+                rustix::io::Errno::NXIO | rustix::io::Errno::NODEV | rustix::io::Errno::OPNOTSUPP,
+            ) => return Err(OpenErrorKind::NotRegularFile.into()),
             Err(errno) => return Err(std::io::Error::from(errno).into()),
         };
         let metadata = file.metadata()?;
@@ -251,7 +253,7 @@ fn walk_beneath(
             // The name is a symlink (`ELOOP` on Linux and the BSDs, `EMLINK` on FreeBSD for
             // `O_NOFOLLOW`), or a symlink to a directory opened as one.
             Errno::LOOP | Errno::MLINK => OpenErrorKind::OutsideRoot.into(),
-            Errno::NXIO | Errno::NODEV => OpenErrorKind::NotRegularFile.into(),
+            Errno::NXIO | Errno::NODEV | Errno::OPNOTSUPP => OpenErrorKind::NotRegularFile.into(),
             errno => std::io::Error::from(errno).into(),
         }
     };
