@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench compare                 # the full run, about 10 minutes
 //! BENCH_QUICK=1 cargo bench --bench compare   # a smoke test: 64 MiB file, short runs
+//! BENCH_WORKLOADS=w7 cargo bench --bench compare  # W7 only: 10,000 files of 1 MiB
 //! ```
 //!
 //! See BENCHMARKS.md for the workloads, the environment variables and the results. The
@@ -29,6 +30,8 @@ mod data_file;
 mod load;
 #[path = "compare/machine.rs"]
 mod machine;
+#[path = "compare/many_files.rs"]
+mod many_files;
 #[path = "compare/meter.rs"]
 mod meter;
 #[path = "compare/perf.rs"]
@@ -95,13 +98,27 @@ fn run(config: Config) {
         binaries::build(&config);
     }
     binaries::snapshot(&config);
-    let file = data_file::prepare(&config);
+    // The 1 GiB data file only when a workload serves it; W7 alone needs only its tree.
+    let single = config.workloads.iter().any(|w| w != "w7");
+    let file = if single {
+        data_file::prepare(&config)
+    } else {
+        config.target_dir.join("bench-data/many-files")
+    };
+    let w7 = config.workloads.iter().any(|w| w == "w7");
+    let tree = w7.then(|| many_files::prepare(&config));
     let load_before = machine::wait_for_quiet(config.wait_quiet);
-    eprintln!("warming the page cache with {}", file.display());
-    data_file::warm(&file);
+    if single {
+        eprintln!("warming the page cache with {}", file.display());
+        data_file::warm(&file);
+    }
+    if let Some(tree) = &tree {
+        eprintln!("warming the page cache with {}", tree.display());
+        many_files::warm(&config, tree);
+    }
     let mut report = Report::new(machine::machine_info(&config, &file, load_before));
     let started = Instant::now();
-    rounds::run_rounds(&config, &file, started, &mut report);
+    rounds::run_rounds(&config, &file, tree.as_deref(), started, &mut report);
     write_results(&config, report, started);
 }
 

@@ -1,5 +1,6 @@
 //! The comparison's settings: the `BENCH_*` environment variables with their defaults, and
-//! the servers it can run (ours, its variants, tower-http, nginx with sendfile off and on).
+//! the servers it can run (ours, its variants, tower-http, nginx with sendfile off and on, and
+//! nginx serving W7's tree with `open_file_cache` off and on).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -28,6 +29,8 @@ pub struct Config {
     pub wait_quiet: f64,
     pub max_foreign: f64,
     pub max_tries: usize,
+    /// W7's tree: how many files of 1 MiB (`BENCH_MANY_FILES`, a multiple of 100).
+    pub many_files: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +47,25 @@ pub struct ServerSpec {
 pub enum Kind {
     Ours,
     TowerHttp,
-    Nginx { sendfile: bool },
+    Nginx {
+        sendfile: bool,
+    },
+    /// nginx with `alias` on W7's tree (it serves no single file at `/video`).
+    NginxFiles {
+        open_file_cache: bool,
+    },
+}
+
+impl Kind {
+    /// Whether the server can serve W7's tree at `/media/…`.
+    pub fn serves_tree(self) -> bool {
+        !matches!(self, Kind::Nginx { .. })
+    }
+
+    /// Whether the server can serve the one file of W1–W4 at `/video`.
+    pub fn serves_file(self) -> bool {
+        !matches!(self, Kind::NginxFiles { .. })
+    }
 }
 
 impl Config {
@@ -90,6 +111,24 @@ impl Config {
                 env: vec![],
                 binary: None,
             },
+            ServerSpec {
+                name: "nginx-files-cache-off".into(),
+                kind: Kind::NginxFiles {
+                    open_file_cache: false,
+                },
+                args: vec![],
+                env: vec![],
+                binary: None,
+            },
+            ServerSpec {
+                name: "nginx-files-cache-on".into(),
+                kind: Kind::NginxFiles {
+                    open_file_cache: true,
+                },
+                args: vec![],
+                env: vec![],
+                binary: None,
+            },
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
         for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
@@ -116,10 +155,22 @@ impl Config {
                 binary,
             });
         }
+        let workloads: Vec<String> = env::value("BENCH_WORKLOADS")
+            .unwrap_or_else(|| "w1,w2,w3,w4".into())
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .collect();
         let nginx = which("nginx");
+        // The tree-only nginx servers join the default list only when W7 runs, so that the
+        // default run (W1–W4) is what it was.
+        let w7 = workloads.iter().any(|w| w == "w7");
         let default_servers: Vec<String> = all
             .iter()
-            .filter(|s| nginx || !matches!(s.kind, Kind::Nginx { .. }))
+            .filter(|s| match s.kind {
+                Kind::Nginx { .. } => nginx,
+                Kind::NginxFiles { .. } => nginx && w7,
+                _ => true,
+            })
             .map(|s| s.name.clone())
             .collect();
         let wanted: Vec<String> = env::value("BENCH_SERVERS")
@@ -133,11 +184,6 @@ impl Config {
                     .unwrap_or_else(|| panic!("unknown server {name}"))
                     .clone()
             })
-            .collect();
-        let workloads = env::value("BENCH_WORKLOADS")
-            .unwrap_or_else(|| "w1,w2,w3,w4".into())
-            .split(',')
-            .map(|s| s.trim().to_lowercase())
             .collect();
         Config {
             quick,
@@ -161,6 +207,7 @@ impl Config {
             wait_quiet: env::number("BENCH_WAIT_QUIET", 0.0),
             max_foreign: env::number("BENCH_MAX_FOREIGN", 15.0),
             max_tries: env::number("BENCH_MAX_TRIES", 3),
+            many_files: env::number("BENCH_MANY_FILES", 10_000),
             root,
             target_dir,
         }

@@ -1,6 +1,6 @@
 //! The load generators as child processes pinned to CPU 1: the bench's own clients (this
-//! binary again with `--role`, see `clients.rs`) and `wrk` with `random_range.lua`, each
-//! returning what it measured.
+//! binary again with `--role`, see `clients.rs`) and `wrk` with `random_range.lua` (W3) or
+//! `many_files_range.lua` (W7), each returning what it measured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use crate::children::{output_tracked, pinned};
 use crate::config::Config;
+use crate::many_files;
 use crate::servers::Running;
 
 fn bench_exe() -> PathBuf {
@@ -63,8 +64,41 @@ pub struct WrkResult {
     pub p50_ms: f64,
 }
 
+/// wrk with `random_range.lua`: `range_len` bytes at random offsets of `/video`.
 pub fn wrk(config: &Config, running: &Running, conns: usize, range_len: u64) -> WrkResult {
-    let script = config.root.join("benches/support/random_range.lua");
+    let env = [
+        ("FILE_SIZE", config.file_size.to_string()),
+        ("RANGE_LEN", range_len.to_string()),
+        ("RANGE_PATH", "/video".to_string()),
+    ];
+    wrk_script(config, running, conns, "random_range.lua", &env)
+}
+
+/// wrk with `many_files_range.lua`: `range_len` bytes at random offsets of random files of
+/// W7's tree.
+pub fn wrk_many_files(
+    config: &Config,
+    running: &Running,
+    conns: usize,
+    range_len: u64,
+) -> WrkResult {
+    let env = [
+        ("FILES", config.many_files.to_string()),
+        ("FILE_SIZE", many_files::FILE_SIZE.to_string()),
+        ("RANGE_LEN", range_len.to_string()),
+    ];
+    wrk_script(config, running, conns, "many_files_range.lua", &env)
+}
+
+/// wrk pinned to CPU 1 with a script of `benches/support/` and its environment.
+fn wrk_script(
+    config: &Config,
+    running: &Running,
+    conns: usize,
+    script: &str,
+    env: &[(&str, String)],
+) -> WrkResult {
+    let script = config.root.join("benches/support").join(script);
     let secs = (config.secs.round() as u64).max(1);
     let args: Vec<String> = [
         "-t1".to_string(),
@@ -80,9 +114,7 @@ pub fn wrk(config: &Config, running: &Running, conns: usize, range_len: u64) -> 
     .into();
     let mut command = pinned("1", Path::new("wrk"), &args);
     command
-        .env("FILE_SIZE", config.file_size.to_string())
-        .env("RANGE_LEN", range_len.to_string())
-        .env("RANGE_PATH", "/video")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let output = output_tracked(&mut command, "running wrk");

@@ -131,14 +131,22 @@ pub fn machine_info(
         )),
     );
     info.insert("load_before".into(), json(load));
+    // A W7-only run serves no data file.
+    let single = config.workloads.iter().any(|w| w != "w7");
     info.insert(
         "file".into(),
-        json(format!(
-            "{} ({} MiB)",
-            file.display(),
-            config.file_size / MIB
-        )),
+        json(if single {
+            format!("{} ({} MiB)", file.display(), config.file_size / MIB)
+        } else {
+            "-".into()
+        }),
     );
+    if config.workloads.iter().any(|w| w == "w7") {
+        info.insert(
+            "many_files".into(),
+            json(format!("{} files of 1 MiB", config.many_files)),
+        );
+    }
     info.insert("rounds".into(), serde_json::json!(config.rounds));
     info.insert("quick".into(), serde_json::json!(config.quick));
     info.insert("secs".into(), serde_json::json!(config.secs));

@@ -48,6 +48,9 @@ const HEADLINES: &[(&str, &str, bool)] = &[
     ("w4_peak_rss_mib", "W4 peak RSS MiB", false),
     ("w4_rss_after_close_mib", "W4 RSS after MiB", false),
     ("w5_cpu_s_per_gib", "W5 CPU s/GiB", false),
+    ("w7_req_s", "W7 many files 4 KiB req/s", true),
+    ("w7_p99_ms", "W7 p99 ms", false),
+    ("w7_cpu_us_per_req", "W7 server CPU µs/req", false),
 ];
 
 /// Figures that explain the headlines.
@@ -73,12 +76,18 @@ const DETAILS: &[(&str, &str)] = &[
     ("w2_errors", "W2 errors"),
     ("w3_errors", "W3 errors"),
     ("w4_errors", "W4 client errors"),
+    ("w7_server_cpu_util", "W7 server CPU (cores)"),
+    ("w7_client_cpu_util", "W7 client CPU (cores)"),
+    ("w7_p50_ms", "W7 p50 ms"),
+    ("w7_errors", "W7 errors"),
     ("foreign_cpu_pct", "foreign CPU % (max)"),
 ];
 
 const OURS: &str = "tower-range";
 const PEER: &str = "tower-http";
 const NGINX: &str = "nginx-sendfile-off";
+/// W7's nginx base: the tree with `alias` and `open_file_cache off`.
+const NGINX_FILES: &str = "nginx-files-cache-off";
 
 pub struct Report {
     pub info: BTreeMap<String, Value>,
@@ -204,6 +213,32 @@ impl Report {
         out
     }
 
+    /// The many-files targets of issue 12 for tower-range (W7): against nginx with
+    /// `open_file_cache off` and against tower-http's `ServeDir`.
+    fn targets_w7(&self) -> Vec<(String, String, Option<bool>)> {
+        [(NGINX_FILES, 1.0), (PEER, 2.0)]
+            .into_iter()
+            .map(|(base, bound)| {
+                let ratio = self.ratio(OURS, "w7_req_s", base);
+                (
+                    format!("W7 req/s >= {bound}× {base}"),
+                    ratio.map_or("-".into(), |r| format!("{r:.2}×")),
+                    ratio.map(|r| r >= bound),
+                )
+            })
+            .collect()
+    }
+
+    /// The base of `key`'s ratios in the chart: W7's figures against nginx on the tree when
+    /// it ran, the rest against `base`.
+    fn chart_base<'a>(&self, key: &str, base: &'a str) -> &'a str {
+        if key.starts_with("w7") && self.median(NGINX_FILES, key).is_some() {
+            NGINX_FILES
+        } else {
+            base
+        }
+    }
+
     /// Writes results.md, results.json and chart.svg into `dir` (and copies them into
     /// `publish`), and returns the Markdown.
     pub fn write(&self, dir: &Path, publish: Option<&Path>) -> String {
@@ -270,9 +305,10 @@ impl Report {
             ("git", "tower-range commit"),
             ("ours", "tower-range settings"),
             ("nginx", "nginx"),
-            ("wrk", "wrk (W3)"),
+            ("wrk", "wrk (W3, W7)"),
             ("rustc", "rustc"),
             ("file", "file"),
+            ("many_files", "W7 tree"),
             ("rounds", "rounds (medians shown)"),
             ("secs", "seconds per W1–W3 run"),
             ("w4", "W4"),
@@ -288,20 +324,25 @@ impl Report {
             md,
             "- CPU used by other processes during the runs: at most {foreign:.1} % of a core\n"
         );
-        // A table of the headline figures, a row per server, `cell(server, key)` in each.
+        // A table of the headline figures that were measured (a W7-only run has no W1–W4
+        // columns), a row per server, `cell(server, key)` in each.
+        let measured: Vec<&(&str, &str, bool)> = HEADLINES
+            .iter()
+            .filter(|(key, _, _)| servers.iter().any(|s| self.median(s, key).is_some()))
+            .collect();
         let table = |md: &mut String, first: &str, cell: &dyn Fn(&str, &str) -> String| {
             let _ = write!(md, "| {first} |");
-            for (_, label, _) in HEADLINES {
+            for (_, label, _) in &measured {
                 let _ = write!(md, " {label} |");
             }
             let _ = write!(md, "\n|---|");
-            for _ in HEADLINES {
+            for _ in &measured {
                 let _ = write!(md, "---:|");
             }
             md.push('\n');
             for server in &servers {
                 let _ = write!(md, "| {server} |");
-                for (key, _, _) in HEADLINES {
+                for (key, _, _) in &measured {
                     let _ = write!(md, " {} |", cell(server, key));
                 }
                 md.push('\n');
@@ -310,7 +351,11 @@ impl Report {
         table(&mut md, "server (median)", &|server, key| {
             self.median(server, key).map_or("-".into(), fmt_num)
         });
-        for (base, title) in [(PEER, "tower-http"), (NGINX, "nginx sendfile off")] {
+        for (base, title) in [
+            (PEER, "tower-http"),
+            (NGINX, "nginx sendfile off"),
+            (NGINX_FILES, "nginx on the tree with open_file_cache off"),
+        ] {
             if !servers.iter().any(|s| s == base) {
                 continue;
             }
@@ -324,6 +369,18 @@ impl Report {
             let _ = writeln!(md, "\nTargets of issue 5 (tower-range):\n");
             let _ = writeln!(md, "| target | measured | met |\n|---|---:|---|");
             for (label, shown, met) in self.targets() {
+                let mark = match met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "-",
+                };
+                let _ = writeln!(md, "| {label} | {shown} | {mark} |");
+            }
+        }
+        if servers.iter().any(|s| s == OURS) && self.median(OURS, "w7_req_s").is_some() {
+            let _ = writeln!(md, "\nMany-files targets of issue 12 (tower-range, W7):\n");
+            let _ = writeln!(md, "| target | measured | met |\n|---|---:|---|");
+            for (label, shown, met) in self.targets_w7() {
                 let mark = match met {
                     Some(true) => "yes",
                     Some(false) => "**no**",
@@ -435,10 +492,12 @@ impl Report {
         }
         for (g, (key, label, higher)) in groups.iter().enumerate() {
             let gy = top + group_h * g as f64;
-            let better = if *higher {
-                "higher is better"
-            } else {
-                "lower is better"
+            let group_base = self.chart_base(key, base);
+            let better = match (*higher, group_base == base) {
+                (true, true) => "higher is better".to_string(),
+                (false, true) => "lower is better".to_string(),
+                (true, false) => format!("higher is better; ratio to {group_base}"),
+                (false, false) => format!("lower is better; ratio to {group_base}"),
             };
             let _ = writeln!(
                 svg,
@@ -448,7 +507,7 @@ impl Report {
             );
             for (i, server) in servers.iter().enumerate() {
                 let y = gy + title_h + bar_h * i as f64;
-                let Some(ratio) = self.ratio(server, key, base) else {
+                let Some(ratio) = self.ratio(server, key, group_base) else {
                     continue;
                 };
                 let (x1, x2) = (x(1.0), x(ratio));

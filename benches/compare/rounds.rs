@@ -1,6 +1,6 @@
 //! The order of the runs: rounds that interleave the servers, so that a drift of the machine
 //! during the bench spreads over all of them, and each sample run again when other processes
-//! disturbed it.
+//! disturbed it. W7 runs on the many-files tree, with the servers that can serve one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,20 +10,44 @@ use crate::config::{Config, ServerSpec};
 use crate::machine::{loadavg, wait_for_quiet};
 use crate::perf::{start_perf, stop_perf};
 use crate::report::{Report, Sample};
-use crate::servers::start_server;
-use crate::workloads::{w1, w2, w3, w4};
+use crate::servers::{start_server, Served};
+use crate::workloads::{w1, w2, w3, w4, w7};
 
-/// Every server under every workload, once per round; the samples go to `report`.
-pub fn run_rounds(config: &Config, file: &Path, started: Instant, report: &mut Report) {
+/// Every server under every workload, once per round; the samples go to `report`. `tree` is
+/// W7's tree when W7 runs.
+pub fn run_rounds(
+    config: &Config,
+    file: &Path,
+    tree: Option<&Path>,
+    started: Instant,
+    report: &mut Report,
+) {
     let runs = Runs {
         config,
         file,
+        tree,
         started,
     };
     for round in 1..=config.rounds {
         for workload in &config.workloads {
             // Interleave: every server runs each workload once per round, in turn.
             for server in &config.servers {
+                // nginx's single-file configurations cannot serve a tree, its tree
+                // configurations no `/video`: those pairs are skipped, not failed.
+                let fits = if workload == "w7" {
+                    server.kind.serves_tree()
+                } else {
+                    server.kind.serves_file()
+                };
+                if !fits {
+                    if round == 1 {
+                        eprintln!(
+                            "        {workload} {}: skipped (cannot serve it)",
+                            server.name
+                        );
+                    }
+                    continue;
+                }
                 let sample = runs.undisturbed(server, workload, round);
                 report.samples.push(sample);
             }
@@ -36,6 +60,7 @@ pub fn run_rounds(config: &Config, file: &Path, started: Instant, report: &mut R
 struct Runs<'a> {
     config: &'a Config,
     file: &'a Path,
+    tree: Option<&'a Path>,
     /// When the first run began, for the progress lines.
     started: Instant,
 }
@@ -72,6 +97,7 @@ impl Runs<'_> {
         let Runs {
             config,
             file,
+            tree,
             started,
         } = *self;
         let mut sample = Sample {
@@ -87,13 +113,18 @@ impl Runs<'_> {
             server.name,
             loadavg()
         );
-        let running = start_server(config, server, file);
+        let served = match workload {
+            "w7" => Served::Tree(tree.expect("W7's tree is prepared when W7 runs")),
+            _ => Served::File(file),
+        };
+        let running = start_server(config, server, served);
         let perf = start_perf(config, server, workload, round, running.pid());
         match workload {
             "w1" => w1(config, &running, &mut sample),
             "w2" => w2(config, &running, &mut sample),
             "w3" => w3(config, &running, &mut sample),
             "w4" => w4(config, &running, &mut sample),
+            "w7" => w7(config, &running, &mut sample),
             other => panic!("unknown workload {other}"),
         }
         if let Some(perf) = perf {

@@ -1,6 +1,7 @@
 //! The servers under test as child processes pinned to CPU 0: tower-range's and
 //! tower-http's example binaries, or nginx from a generated configuration; ready once they
-//! serve the right bytes, stopped after each run.
+//! serve the right bytes, stopped after each run. Each serves either the one data file at
+//! `/video` (W1–W4) or W7's tree at `/media/…`.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +13,14 @@ use crate::children::{pinned, track, untrack};
 use crate::config::{Config, Kind, ServerSpec};
 use crate::data_file::expected_bytes;
 use crate::example_server;
+use crate::many_files;
+
+/// What a server serves: the data file at `/video`, or W7's tree at `/media/`.
+#[derive(Clone, Copy)]
+pub enum Served<'a> {
+    File(&'a Path),
+    Tree(&'a Path),
+}
 
 pub struct Running {
     child: Child,
@@ -31,7 +40,10 @@ impl Running {
     }
 }
 
-pub fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running {
+pub fn start_server(config: &Config, spec: &ServerSpec, served: Served) -> Running {
+    let file = match served {
+        Served::File(path) | Served::Tree(path) => path,
+    };
     let dir = config.out_dir.join("run").join(&spec.name);
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
@@ -69,17 +81,13 @@ pub fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running 
                 _stdout: Some(stdout),
             }
         }
-        Kind::Nginx { sendfile } => {
+        Kind::Nginx { .. } | Kind::NginxFiles { .. } => {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            let conf = include_str!("../support/nginx.conf.template")
-                .replace("{{PREFIX}}", dir.to_str().unwrap())
-                .replace("{{PORT}}", &port.to_string())
-                .replace("{{SENDFILE}}", if sendfile { "on" } else { "off" })
-                .replace("{{FILE}}", file.to_str().unwrap());
+            let conf = nginx_conf(spec.kind, &dir, port, file);
             let conf_path = dir.join("nginx.conf");
             std::fs::write(&conf_path, conf).unwrap();
             let args = vec![
@@ -107,7 +115,20 @@ pub fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running 
     // Ready when it answers a range with the right bytes.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match check_range(running.addr, config.file_size) {
+        let checked = match served {
+            Served::File(_) => check_range(running.addr, "/video", config.file_size, &|o, l| {
+                expected_bytes(o, l)
+            }),
+            Served::Tree(_) => {
+                // The last file, in the last directory: the whole tree is in place.
+                let k = config.many_files - 1;
+                let path = format!("/media/{}", many_files::relative(k));
+                check_range(running.addr, &path, many_files::FILE_SIZE, &|o, l| {
+                    many_files::expected(k, o, l)
+                })
+            }
+        };
+        match checked {
             Ok(()) => break,
             Err(error) if Instant::now() > deadline => {
                 let _ = running.child.kill();
@@ -119,15 +140,55 @@ pub fn start_server(config: &Config, spec: &ServerSpec, file: &Path) -> Running 
     running
 }
 
-/// GETs a few ranges (the last bytes among them) and compares them with the data file.
-fn check_range(addr: SocketAddr, file_size: u64) -> Result<(), String> {
+/// nginx's configuration for `kind` from the template: `/video` the data file with sendfile
+/// off or on, or `/media/` the tree (sendfile off as in the main comparison) with
+/// `open_file_cache` off or on.
+fn nginx_conf(kind: Kind, dir: &Path, port: u16, path: &Path) -> String {
+    let path = path.to_str().unwrap();
+    let (sendfile, location) = match kind {
+        Kind::Nginx { sendfile } => (
+            sendfile,
+            format!(
+                "location = /video {{\n            alias {path};\n            default_type application/octet-stream;\n        }}"
+            ),
+        ),
+        Kind::NginxFiles { open_file_cache } => {
+            let cache = if open_file_cache {
+                "open_file_cache max=20000 inactive=60s;\n            open_file_cache_valid 60s;"
+            } else {
+                "open_file_cache off;"
+            };
+            (
+                false,
+                format!(
+                    "location /media/ {{\n            alias {path}/;\n            {cache}\n            default_type application/octet-stream;\n        }}"
+                ),
+            )
+        }
+        _ => unreachable!("not nginx"),
+    };
+    include_str!("../support/nginx.conf.template")
+        .replace("{{PREFIX}}", dir.to_str().unwrap())
+        .replace("{{PORT}}", &port.to_string())
+        .replace("{{SENDFILE}}", if sendfile { "on" } else { "off" })
+        .replace("{{LOCATION}}", &location)
+}
+
+/// GETs a few ranges of `path` (the last bytes among them) and compares them with what
+/// `expected(offset, len)` says they are.
+fn check_range(
+    addr: SocketAddr,
+    path: &str,
+    file_size: u64,
+    expected: &dyn Fn(u64, usize) -> Vec<u8>,
+) -> Result<(), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     for (offset, len) in [(12_345u64, 70_000usize), (file_size - 1000, 1000), (0, 1)] {
         let request = format!(
-            "GET /video HTTP/1.1\r\nHost: {addr}\r\nRange: bytes={}-{}\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes={}-{}\r\n\r\n",
             offset,
             offset + len as u64 - 1
         );
@@ -157,7 +218,7 @@ fn check_range(addr: SocketAddr, file_size: u64) -> Result<(), String> {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        if buf[head_end..] != expected_bytes(offset, len)[..] {
+        if buf[head_end..] != expected(offset, len)[..] {
             return Err(format!("wrong bytes for {offset}+{len}"));
         }
     }

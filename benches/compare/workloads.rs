@@ -1,5 +1,6 @@
 //! The workloads of issue 5, one function each: what load runs against the server and which
-//! figures each records into the sample (W5, CPU per GiB streamed, comes from W1's run).
+//! figures each records into the sample (W5, CPU per GiB streamed, comes from W1's run; W7
+//! runs against the many-files tree).
 
 use std::io::Read;
 use std::process::Stdio;
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::children::{track, untrack};
 use crate::config::Config;
-use crate::load::{client_role, own_load, wrk};
+use crate::load::{client_role, own_load, wrk, wrk_many_files};
 use crate::meter::{status_mib, Meter};
 use crate::report::Sample;
 use crate::servers::Running;
@@ -131,4 +132,17 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
     );
     std::thread::sleep(Duration::from_secs_f64(config.w4_settle_secs));
     sample.set("w4_rss_after_close_mib", status_mib(pid, "VmRSS"));
+}
+
+/// W7: 64 connections, 4 KiB ranges at random offsets of random files of the tree, with wrk
+/// pinned like W3's: every request opens (or finds cached) one of many files.
+pub fn w7(config: &Config, running: &Running, sample: &mut Sample) {
+    let meter = Meter::start(running.pid());
+    let r = wrk_many_files(config, running, 64, 4096);
+    let server_cpu = meter.finish(sample, "w7");
+    sample.set("w7_req_s", r.requests / r.duration_s);
+    sample.set("w7_p99_ms", r.p99_ms);
+    sample.set("w7_p50_ms", r.p50_ms);
+    sample.set("w7_errors", r.errors);
+    sample.set("w7_cpu_us_per_req", 1e6 * server_cpu / r.requests.max(1.0));
 }
