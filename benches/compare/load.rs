@@ -1,6 +1,6 @@
 //! The load generators as child processes pinned to CPU 1: the bench's own clients (this
-//! binary again with `--role`, see `clients.rs`) and `wrk` with `random_range.lua` (W3) or
-//! `many_files_range.lua` (W7), each returning what it measured.
+//! binary again with `--role`, see `clients.rs`) and `wrk` with `random_range.lua` (W3, and W7
+//! with `FILES`), each returning what it measured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ pub fn wrk(config: &Config, running: &Running, conns: usize, range_len: u64) -> 
     wrk_script(config, running, conns, "random_range.lua", &env)
 }
 
-/// wrk with `many_files_range.lua`: `range_len` bytes at random offsets of random files of
+/// wrk with `random_range.lua` and `FILES`: `range_len` bytes at random offsets of random files of
 /// W7's tree.
 pub fn wrk_many_files(
     config: &Config,
@@ -87,7 +87,7 @@ pub fn wrk_many_files(
         ("FILE_SIZE", many_files::FILE_SIZE.to_string()),
         ("RANGE_LEN", range_len.to_string()),
     ];
-    wrk_script(config, running, conns, "many_files_range.lua", &env)
+    wrk_script(config, running, conns, "random_range.lua", &env)
 }
 
 /// wrk pinned to CPU 1 with a script of `benches/support/` and its environment.
