@@ -13,15 +13,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use clap::Parser;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -31,17 +28,23 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::Service;
 
+#[path = "support/access_log.rs"]
+mod access_log;
 #[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
 #[path = "support/startup.rs"]
 mod startup;
+#[path = "support/watchdog.rs"]
+mod watchdog;
+use access_log::{Logged, RequestLog};
 use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
     content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, RangeService,
     ReadAheadBudget,
 };
+use watchdog::{Activity, Limits};
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve a video page and its video with tower-range")]
@@ -133,15 +136,6 @@ async fn main() {
     serve(listener, app, limits, shutdown).await;
 }
 
-/// Limits of [`serve`].
-#[derive(Clone, Copy)]
-struct Limits {
-    max_connections: usize,
-    header: Duration,
-    idle: Duration,
-    send: Duration,
-}
-
 async fn serve(
     listener: TcpListener,
     app: App,
@@ -209,63 +203,6 @@ async fn serve(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::info!("grace period over, closing"),
-    }
-}
-
-/// What a connection is doing, for its watchdog: how many requests are in progress, and
-/// when it last made progress (a request started or ended, or a body handed on a frame).
-struct Activity {
-    in_progress: AtomicUsize,
-    last_progress: AtomicU64,
-}
-
-fn millis_since_start() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            in_progress: AtomicUsize::new(0),
-            last_progress: AtomicU64::new(millis_since_start()),
-        }
-    }
-
-    fn touch(&self) {
-        self.last_progress
-            .store(millis_since_start(), Ordering::Relaxed);
-    }
-
-    fn request_started(&self) {
-        self.in_progress.fetch_add(1, Ordering::Relaxed);
-        self.touch();
-    }
-
-    fn request_ended(&self) {
-        self.in_progress.fetch_sub(1, Ordering::Relaxed);
-        self.touch();
-    }
-
-    /// Resolves when the connection has been idle or stuck too long. hyper has no timeout
-    /// for the first bytes of a connection nor an idle timeout for HTTP/2, and HTTP/2 pings
-    /// would keep a byte-based timer alive: hence this watchdog, driven by requests.
-    async fn expired(&self, limits: Limits) -> &'static str {
-        loop {
-            let (limit, reason) = if self.in_progress.load(Ordering::Relaxed) == 0 {
-                (limits.idle, "idle")
-            } else {
-                (limits.send, "no progress sending a response")
-            };
-            let last = self.last_progress.load(Ordering::Relaxed);
-            let deadline = last + limit.as_millis() as u64;
-            let now = millis_since_start();
-            if now >= deadline {
-                return reason;
-            }
-            // Sleep to the deadline (at most a second, so a change of state is seen soon).
-            tokio::time::sleep(Duration::from_millis((deadline - now).min(1000))).await;
-        }
     }
 }
 
@@ -427,146 +364,4 @@ fn strip_prefix(request: Request<Incoming>) -> Request<Incoming> {
         parts.uri = uri;
     }
     Request::from_parts(parts, body)
-}
-
-impl RequestLog {
-    fn of<B>(request: &Request<B>) -> Self {
-        let conditions: Vec<&str> = [
-            (http::header::IF_MATCH, "match"),
-            (http::header::IF_NONE_MATCH, "none-match"),
-            (http::header::IF_MODIFIED_SINCE, "modified-since"),
-            (http::header::IF_UNMODIFIED_SINCE, "unmodified-since"),
-            (http::header::IF_RANGE, "range"),
-        ]
-        .into_iter()
-        .filter(|(name, _)| request.headers().contains_key(name))
-        .map(|(_, short)| short)
-        .collect();
-        Self {
-            conditions: if conditions.is_empty() {
-                "-".to_owned()
-            } else {
-                conditions.join(",")
-            },
-            method: request.method().clone(),
-            path: request.uri().path().to_owned(),
-            range: request
-                .headers()
-                .get(http::header::RANGE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            version: request.version(),
-            started: Instant::now(),
-        }
-    }
-}
-
-struct RequestLog {
-    /// The conditional headers the request carried, e.g. `none-match,range`, or `-`.
-    conditions: String,
-    method: Method,
-    path: String,
-    range: Option<String>,
-    version: http::Version,
-    started: Instant,
-}
-
-pin_project_lite::pin_project! {
-    /// Wraps a response body to write one log line when it ends, fails or is dropped.
-    struct Logged<B: Body> {
-        #[pin]
-        body: B,
-        log: Option<Arc<RequestLog>>,
-        status: StatusCode,
-        sent: u64,
-        outcome: Option<&'static str>,
-        activity: Option<Arc<Activity>>,
-    }
-
-    impl<B: Body> PinnedDrop for Logged<B> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(activity) = this.activity {
-                activity.request_ended();
-            }
-            let Some(log) = this.log.as_ref() else {
-                return;
-            };
-            // hyper stops polling a body that says it has ended, so its end may not be seen.
-            let ended = this.body.as_ref().get_ref().is_end_stream();
-            let outcome = this
-                .outcome
-                .unwrap_or(if ended { "complete" } else { "aborted" });
-            tracing::info!(
-                target: "access",
-                "{} {} {:?} range={} status={} bytes={} {} in {:.1?} if={}",
-                log.method,
-                log.path,
-                log.version,
-                log.range.as_deref().unwrap_or("-"),
-                this.status.as_u16(),
-                this.sent,
-                outcome,
-                log.started.elapsed(),
-                log.conditions,
-            );
-        }
-    }
-}
-
-impl<B: Body> Logged<B> {
-    fn new(
-        body: B,
-        log: Option<Arc<RequestLog>>,
-        status: StatusCode,
-        activity: Option<Arc<Activity>>,
-    ) -> Self {
-        Self {
-            body,
-            log,
-            status,
-            sent: 0,
-            outcome: None,
-            activity,
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes>> Body for Logged<B>
-where
-    B::Error: std::fmt::Display,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let this = self.project();
-        let polled = this.body.poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    *this.sent += data.len() as u64;
-                }
-                if let Some(activity) = this.activity {
-                    activity.touch();
-                }
-            }
-            Poll::Ready(Some(Err(_))) => *this.outcome = Some("failed"),
-            Poll::Ready(None) => {
-                this.outcome.get_or_insert("complete");
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
