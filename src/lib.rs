@@ -53,6 +53,7 @@ mod open_error;
 mod pipeline;
 pub mod preconditions;
 pub mod range;
+pub mod rate;
 pub mod read;
 mod resolve;
 mod resources;

@@ -11,6 +11,7 @@ use http::{Method, Response};
 
 use crate::body::RangeBody;
 use crate::open_error::OpenError;
+use crate::rate::{RateLimit, Throttle};
 use crate::read::{ReadConfig, RegionReader};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
@@ -23,6 +24,7 @@ pub(crate) struct Settings {
     pub(crate) frame_size: usize,
     pub(crate) read_ahead: usize,
     pub(crate) resources: Resources,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 /// Answers one request: `405` for methods other than GET and HEAD (nothing is opened), the
@@ -67,7 +69,12 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
         ));
     }
     let response = match resolver.resolve(&head, &settings.resources).await {
-        Ok(Opened { metadata, reader }) => {
+        Ok(Opened {
+            metadata,
+            reader,
+            rate_limit,
+            ..
+        }) => {
             let plan = plan(
                 &head.method,
                 &head.headers,
@@ -82,12 +89,25 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
             let reads = plan.body.iter().any(|s| matches!(s, Segment::Region(_)));
             let body = match reads {
                 true => {
+                    // The most specific limit: the request's, the representation's, the
+                    // service's.
+                    let throttle = head
+                        .extensions
+                        .get::<RateLimit>()
+                        .copied()
+                        .or(rate_limit)
+                        .or(settings.rate_limit)
+                        .and_then(Throttle::new);
+                    let frame_size = match &throttle {
+                        Some(throttle) => throttle.limit().frame_size(settings.frame_size),
+                        None => settings.frame_size,
+                    };
                     let config = ReadConfig::new(
-                        settings.frame_size,
+                        frame_size,
                         settings.read_ahead,
                         Some(settings.resources.budget().clone()),
                     );
-                    RangeBody::regions(reader, plan.body, config)
+                    RangeBody::regions(reader, plan.body, config, throttle)
                 }
                 // HEAD, 304, 412, 416, an empty file: nothing to read, so the reader (and
                 // the file it holds open) goes now rather than with the body.

@@ -7,6 +7,7 @@ use http::request::Parts;
 
 use crate::metadata::Metadata;
 use crate::open_error::OpenError;
+use crate::rate::RateLimit;
 use crate::read::RegionReader;
 use crate::resources::Resources;
 
@@ -101,11 +102,34 @@ impl<S: Source> Resolver for S {
     }
 }
 
-/// What [`Source::open`] and [`Resolver::resolve`] return.
+/// What [`Source::open`] and [`Resolver::resolve`] return: build it with
+/// [`Opened::new`] (the struct is non-exhaustive, so that what a resolver may say of a
+/// representation can grow).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Opened<R> {
     /// The description the response headers are built from.
     pub metadata: Metadata,
     /// A reader of the described version.
     pub reader: R,
+    /// The rate limit for this representation, over the service's (a request's own limit
+    /// wins over both); see [`rate`](crate::rate).
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl<R> Opened<R> {
+    /// `metadata` and a `reader` of the version it describes, with no rate limit of its own.
+    pub fn new(metadata: Metadata, reader: R) -> Self {
+        Self {
+            metadata,
+            reader,
+            rate_limit: None,
+        }
+    }
+
+    /// Throttles responses of this representation by `limit`.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
 }

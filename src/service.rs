@@ -13,6 +13,7 @@ use crate::body::RangeBody;
 use crate::budget::ReadAheadBudget;
 use crate::future::ResponseFuture;
 use crate::pipeline::{respond, Settings};
+use crate::rate::RateLimit;
 use crate::resolve::Resolver;
 use crate::resources::Resources;
 use crate::response::{PlanOptions, OWNED_HEADERS};
@@ -73,6 +74,7 @@ impl<R: Resolver> RangeService<R> {
                 frame_size: DEFAULT_FRAME_SIZE,
                 read_ahead: DEFAULT_READ_AHEAD,
                 resources: Resources::global(),
+                rate_limit: None,
             }),
         }
     }
@@ -137,6 +139,15 @@ impl<R> RangeService<R> {
     /// Replaces all the shared resources at once.
     pub fn resources(mut self, resources: Resources) -> Self {
         self.settings_mut().resources = resources;
+        self
+    }
+
+    /// Throttles every response by `limit` (none by default); a representation's limit
+    /// ([`Opened::rate_limit`](crate::Opened::rate_limit)) and a request's
+    /// ([`SetRateLimitLayer`](crate::rate::SetRateLimitLayer)) win over it. See
+    /// [`rate`](crate::rate).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.settings_mut().rate_limit = Some(limit);
         self
     }
 

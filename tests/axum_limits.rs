@@ -60,18 +60,20 @@ impl Source for Slow {
         resources: &Resources,
     ) -> Result<Opened<SlowReader>, tower_range::OpenError> {
         tokio::time::sleep(self.open_delay).await;
-        let Opened { metadata, reader } = MemorySource::new(self.bytes.clone())
+        let Opened {
+            metadata, reader, ..
+        } = MemorySource::new(self.bytes.clone())
             .open(resources)
             .await?;
-        Ok(Opened {
+        Ok(Opened::new(
             metadata,
-            reader: SlowReader {
+            SlowReader {
                 inner: reader,
                 read_delay: self.read_delay,
                 stall_from: self.stall_from,
                 reads: Arc::default(),
             },
-        })
+        ))
     }
 }
 

@@ -42,14 +42,14 @@ impl Source for HangingDisk {
         resources: &Resources,
     ) -> Result<Opened<HangingReader>, tower_range::OpenError> {
         let opened = self.inner.open(resources).await?;
-        Ok(Opened {
-            metadata: opened.metadata,
-            reader: HangingReader {
+        Ok(Opened::new(
+            opened.metadata,
+            HangingReader {
                 inner: opened.reader,
                 open: self.open.clone(),
                 waiting: self.waiting.clone(),
             },
-        })
+        ))
     }
 }
 

@@ -54,13 +54,13 @@ impl Resolver for Store {
         let metadata = Metadata::new(object.len() as u64)
             .with_version(id.as_bytes())
             .with_content_type(http::HeaderValue::from_static("video/mp4"));
-        Ok(Opened {
+        Ok(Opened::new(
             metadata,
-            reader: ObjectReader {
+            ObjectReader {
                 object: object.clone(),
                 counters: self.counters.clone(),
             },
-        })
+        ))
     }
 }
 

@@ -48,13 +48,13 @@ impl Source for CountingSource {
         resources: &Resources,
     ) -> Result<Opened<CountingReader>, tower_range::OpenError> {
         let opened = self.inner.open(resources).await?;
-        Ok(Opened {
-            metadata: opened.metadata,
-            reader: CountingReader {
+        Ok(Opened::new(
+            opened.metadata,
+            CountingReader {
                 inner: opened.reader,
                 reads: self.reads.clone(),
             },
-        })
+        ))
     }
 }
 

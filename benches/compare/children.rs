@@ -66,7 +66,7 @@ pub fn pinned(cpu: &str, program: &Path, args: &[String]) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(r#"ulimit -n 65536 2>/dev/null || ulimit -n 4096; exec taskset -c "$0" "$@""#)
+        .arg(r#"ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec taskset -c "$0" "$@""#)
         .arg(cpu)
         .arg(program)
         .args(args);

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::rate::Throttle;
 use crate::read::{ReadConfig, RegionReader};
 use crate::response::Segment;
 use crate::Error;
@@ -41,10 +42,16 @@ enum Kind<R: RegionReader> {
 }
 
 impl<R: RegionReader> RangeBody<R> {
-    /// A body that streams `segments`, reading their regions through `reader`.
-    pub(crate) fn regions(reader: R, segments: Vec<Segment>, config: ReadConfig) -> Self {
+    /// A body that streams `segments`, reading their regions through `reader`, held to its
+    /// rate by `throttle` if any.
+    pub(crate) fn regions(
+        reader: R,
+        segments: Vec<Segment>,
+        config: ReadConfig,
+        throttle: Option<Throttle>,
+    ) -> Self {
         Self {
-            kind: Kind::Regions(RegionsBody::new(reader, segments, config)),
+            kind: Kind::Regions(RegionsBody::new(reader, segments, config, throttle)),
         }
     }
 
@@ -158,7 +165,12 @@ mod tests {
     }
 
     fn body(len: u64, segments: Vec<Segment>, frame_size: usize) -> RangeBody<Pattern> {
-        RangeBody::regions(Pattern(len), segments, ReadConfig::new(frame_size, 1, None))
+        RangeBody::regions(
+            Pattern(len),
+            segments,
+            ReadConfig::new(frame_size, 1, None),
+            None,
+        )
     }
 
     fn poll_once(body: &mut RangeBody<Pattern>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::cursor::{Next, PlanCursor};
+use crate::rate::Throttle;
 use crate::read::{ReadConfig, RegionReader};
 use crate::response::Segment;
 use crate::Error;
@@ -18,15 +19,24 @@ pub(super) struct RegionsBody<R: RegionReader> {
     cursor: PlanCursor,
     /// The region being streamed, and its bytes not yet handed on.
     current: Option<(R::Frames, u64)>,
+    /// Holds each next piece back until the rate limit lets it go. It is asked before the
+    /// reader, so that a throttled body reads nothing it may not yet send.
+    throttle: Option<Throttle>,
 }
 
 impl<R: RegionReader> RegionsBody<R> {
-    pub(super) fn new(reader: R, segments: Vec<Segment>, config: ReadConfig) -> Self {
+    pub(super) fn new(
+        reader: R,
+        segments: Vec<Segment>,
+        config: ReadConfig,
+        throttle: Option<Throttle>,
+    ) -> Self {
         Self {
             reader,
             config,
             cursor: PlanCursor::new(segments),
             current: None,
+            throttle,
         }
     }
 
@@ -35,6 +45,23 @@ impl<R: RegionReader> RegionsBody<R> {
     }
 
     pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.throttle.is_none() {
+            return self.poll_unthrottled(cx);
+        }
+        if self.remaining() == 0 {
+            return Poll::Ready(None);
+        }
+        if let Some(throttle) = &mut self.throttle {
+            std::task::ready!(throttle.poll_ready(cx));
+        }
+        let polled = self.poll_unthrottled(cx);
+        if let (Poll::Ready(Some(Ok(piece))), Some(throttle)) = (&polled, &mut self.throttle) {
+            throttle.handed_on(piece.len() as u64);
+        }
+        polled
+    }
+
+    fn poll_unthrottled(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         loop {
             if let Some((frames, left)) = &mut self.current {
                 let error = match Pin::new(frames).poll_next(cx) {

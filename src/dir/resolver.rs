@@ -14,6 +14,7 @@ use super::path::{relative_path, Refused};
 use crate::content_type::content_type_for_path;
 use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
+use crate::rate::RateLimit;
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
 use crate::source::open::{Attempt, Beneath, Opened as OpenedFile, Walk};
@@ -85,6 +86,7 @@ pub struct FilePolicy {
     headers: http::HeaderMap,
     content_type: Option<HeaderValue>,
     disposition: Option<Disposition>,
+    rate_limit: Option<RateLimit>,
 }
 
 impl FilePolicy {
@@ -115,6 +117,14 @@ impl FilePolicy {
     /// Sets the file's `Content-Disposition`.
     pub fn disposition(mut self, disposition: Disposition) -> Self {
         self.disposition = Some(disposition);
+        self
+    }
+
+    /// Throttles the file's responses by `limit`, over the service's limit (a request's own
+    /// limit wins over both), e.g. 1.5 × the file's bitrate with
+    /// [`RateLimit::for_media`]; see [`rate`](crate::rate).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
         self
     }
 }
@@ -315,7 +325,9 @@ impl Resolver for DirResolver {
             });
         async move {
             let (relative, opening) = opening?;
-            let Opened { metadata, reader } = match opening.await {
+            let Opened {
+                metadata, reader, ..
+            } = match opening.await {
                 Err(miss) if miss.kind() == OpenErrorKind::NotRegularFile => {
                     let Some((location, root, limit)) = redirect else {
                         return Err(miss);
@@ -329,8 +341,12 @@ impl Resolver for DirResolver {
                 }
                 opened => opened?,
             };
-            let metadata = describe.apply(&relative, metadata);
-            Ok(Opened { metadata, reader })
+            let (metadata, rate_limit) = describe.apply(&relative, metadata);
+            let opened = Opened::new(metadata, reader);
+            Ok(match rate_limit {
+                Some(limit) => opened.with_rate_limit(limit),
+                None => opened,
+            })
         }
     }
 
@@ -351,7 +367,8 @@ struct Describe {
 }
 
 impl Describe {
-    fn apply(&self, relative: &Path, metadata: Metadata) -> Metadata {
+    /// The file's metadata as the policy and the disposition make it, and its rate limit.
+    fn apply(&self, relative: &Path, metadata: Metadata) -> (Metadata, Option<RateLimit>) {
         let policy = match &self.policy {
             Some(policy) => policy(relative, &metadata),
             None => FilePolicy::default(),
@@ -375,7 +392,7 @@ impl Describe {
             let value = content_disposition(disposition, &name);
             metadata = metadata.with_header(http::header::CONTENT_DISPOSITION, value);
         }
-        metadata
+        (metadata, policy.rate_limit)
     }
 }
 

@@ -157,9 +157,9 @@ where
         if let Some(modified) = stamp.modified {
             metadata = metadata.with_modified(modified);
         }
-        Ok(Opened {
+        Ok(Opened::new(
             metadata,
-            reader: FileReader {
+            FileReader {
                 shared: Arc::new(Shared {
                     file,
                     stamp,
@@ -168,7 +168,7 @@ where
                     pool,
                 }),
             },
-        })
+        ))
     }
 }
 

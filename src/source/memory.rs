@@ -60,12 +60,12 @@ impl Source for MemorySource {
     type Reader = MemoryReader;
 
     async fn open(&self, _: &Resources) -> Result<Opened<MemoryReader>, OpenError> {
-        Ok(Opened {
-            metadata: self.metadata.clone(),
-            reader: MemoryReader {
+        Ok(Opened::new(
+            self.metadata.clone(),
+            MemoryReader {
                 bytes: self.bytes.clone(),
             },
-        })
+        ))
     }
 }
 

@@ -39,7 +39,7 @@
 //!         let metadata = Metadata::new(self.0 .0.len() as u64)
 //!             .with_version(b"blob-v1")
 //!             .with_content_type(http::HeaderValue::from_static("video/mp4"));
-//!         Ok(Opened { metadata, reader: BlobReader(self.0.clone()) })
+//!         Ok(Opened::new(metadata, BlobReader(self.0.clone())))
 //!     }
 //! }
 //!
