@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
-//!                                      [--read-ahead FRAMES]
+//!                                      [--read-ahead FRAMES] [--limit-rate BYTES]
+//!                                      [--limit-rate-after BYTES] …
 //! ```
 
 use std::convert::Infallible;
@@ -39,6 +40,7 @@ mod startup;
 mod watchdog;
 use access_log::{Logged, RequestLog};
 use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
+use tower_range::rate::RateLimit;
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
     content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, RangeService,
@@ -74,10 +76,41 @@ struct Args {
     /// request, and between keep-alive requests) before it is closed.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
-    /// Seconds a response may go without handing a byte to the connection (a client that
-    /// stopped reading) before the connection is closed.
+    /// Seconds a response may go without the connection taking its bytes (a client that
+    /// stopped reading) before the connection is closed; a response waiting on its rate
+    /// limit is not stalled.
     #[arg(long, default_value_t = 60)]
     send_timeout: u64,
+    /// Limits each media response to this many bytes a second after `--limit-rate-after`
+    /// (nginx's `limit_rate`; `k`, `m`, `g` suffixes are 1024-multiples; 0 is no limit).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    limit_rate: u64,
+    /// Sends this many bytes of each media response at full speed before `--limit-rate`
+    /// applies (nginx's `limit_rate_after`).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    limit_rate_after: u64,
+}
+
+/// A size as nginx writes it: bytes, or with a `k`, `m` or `g` suffix (1024-multiples).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 'b'),
+    };
+    let scale: u64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        _ => return Err(format!("{text}: the unit must be k, m or g")),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text}: not a size (e.g. 500k)"))?;
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text}: too large"))
 }
 
 /// `--frame-size` within the bounds the library takes. Clamped rather than refused, because
@@ -96,6 +129,7 @@ fn configure<R>(service: RangeService<R>, args: &Args, budget: ReadAheadBudget) 
         .frame_size(bounded_frame_size(args.frame_size))
         .read_ahead(args.read_ahead)
         .read_ahead_budget(budget)
+        .rate_limit(RateLimit::new(args.limit_rate).after(args.limit_rate_after))
 }
 
 /// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
