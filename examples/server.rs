@@ -145,10 +145,18 @@ const HTTP2_MAX_STREAMS: u32 = 128;
 /// How long streams may run on after Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-#[tokio::main]
-async fn main() {
-    init_tracing("info");
-    let args = Args::parse();
+fn main() {
+    // Dropped last, after the runtime: the runtime drops the connections still open at the
+    // end of the grace period, and their access-log lines are written when this guard goes.
+    let log = init_tracing("info");
+    let runtime = tokio::runtime::Runtime::new()
+        .unwrap_or_else(|error| startup::fail(&format!("cannot start the runtime: {error}")));
+    runtime.block_on(run(Args::parse()));
+    drop(runtime);
+    drop(log);
+}
+
+async fn run(args: Args) {
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.
     let app = match video.is_dir() {
