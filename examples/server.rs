@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
 //!                                      [--read-ahead FRAMES] [--limit-rate BYTES]
-//!                                      [--limit-rate-after BYTES] …
+//!                                      [--limit-rate-after BYTES] [--cors-origin ORIGIN]...
 //! ```
 
 use std::convert::Infallible;
@@ -31,6 +31,8 @@ use tower::Service;
 
 #[path = "support/access_log.rs"]
 mod access_log;
+#[path = "support/cors.rs"]
+mod cors;
 #[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
@@ -89,6 +91,11 @@ struct Args {
     /// applies (nginx's `limit_rate_after`).
     #[arg(long, default_value = "0", value_parser = parse_size)]
     limit_rate_after: u64,
+    /// Lets pages on ORIGIN (`scheme://host[:port]`) play the media cross-origin
+    /// (`<video crossorigin>`, `<track>`, `fetch`): CORS headers on every answer, `OPTIONS`
+    /// preflights answered. Repeatable; `*` allows any origin. Off by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
 }
 
 /// A size as nginx writes it: bytes, or with a `k`, `m` or `g` suffix (1024-multiples).
@@ -248,13 +255,20 @@ async fn serve(
     }
 }
 
-/// The whole stack: routes `/` and `/video` (or `/media/…`), logs each request when its body
-/// ends.
+/// The whole stack: logs each request when its body ends and reports to the connection's
+/// watchdog; then the CORS layer when `--cors-origin` is given (so that its preflights are
+/// logged too), then the routes.
 #[derive(Clone)]
 struct App {
+    routes: cors::MaybeCors<Routes>,
+    activity: Option<Arc<Activity>>,
+}
+
+/// The routes: `/` and `/video` (or `/media/…`).
+#[derive(Clone)]
+struct Routes {
     page: RangeFileService<MemorySource>,
     media: Media,
-    activity: Option<Arc<Activity>>,
 }
 
 /// What the server serves besides its page.
@@ -267,7 +281,8 @@ enum Media {
     Library(tower_range::dir::RangeDirService),
 }
 
-type RouteBody = Either<RangeBody<MemoryReader>, RangeBody<FileReader>>;
+/// The page's body or the media's; or none, for the preflights the CORS layer answers.
+type RouteBody = cors::OrEmpty<Either<RangeBody<MemoryReader>, RangeBody<FileReader>>>;
 
 impl App {
     fn new(video: &std::path::Path, args: &Args) -> Self {
@@ -295,12 +310,20 @@ impl App {
         })
     }
 
-    /// The page (revalidated on every load) and the media, sharing one read-ahead budget.
+    /// The page (revalidated on every load) and the media, sharing one read-ahead budget;
+    /// the CORS layer in front when `--cors-origin` is given.
     fn assemble(html: String, args: &Args, media: impl FnOnce(ReadAheadBudget) -> Media) -> Self {
+        let cors = cors::layer(&args.cors_origins).unwrap_or_else(|error| startup::fail(&error));
+        if cors.is_some() {
+            tracing::info!(
+                "cross-origin requests allowed from {}",
+                args.cors_origins.join(", ")
+            );
+        }
         let budget = ReadAheadBudget::new(args.read_ahead_budget);
         let page = MemorySource::new(html)
             .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
-        Self {
+        let routes = Routes {
             page: RangeFileService::from_source(page)
                 .header(
                     http::header::CACHE_CONTROL,
@@ -308,6 +331,9 @@ impl App {
                 )
                 .read_ahead_budget(budget.clone()),
             media: media(budget),
+        };
+        Self {
+            routes: cors::in_front(cors.as_ref(), routes),
             activity: None,
         }
     }
@@ -346,8 +372,8 @@ impl Service<Request<Incoming>> for App {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
@@ -357,37 +383,62 @@ impl Service<Request<Incoming>> for App {
         // Built only when the access log is on: a server with it off pays nothing for it.
         let log = tracing::enabled!(target: "access", tracing::Level::INFO)
             .then(|| Arc::new(RequestLog::of(&request)));
-        let mut app = self.clone();
+        let routed = self.routes.call(request);
+        let activity = self.activity.clone();
         Box::pin(async move {
-            let path = request.uri().path();
-            let response: Response<RouteBody> = match (&mut app.media, path) {
-                (_, "/" | "/index.html") => {
-                    let Ok(response) = app.page.call(request).await;
-                    response.map(Either::Left)
-                }
-                (Media::Video(video), "/video") => {
-                    let Ok(response) = video.call(request).await;
-                    response.map(Either::Right)
-                }
-                #[cfg(unix)]
-                (Media::Library(media), _)
-                    if path
-                        .strip_prefix(library::MEDIA_PREFIX)
-                        .is_some_and(|rest| rest.starts_with('/')) =>
-                {
-                    let Ok(response) = media.call(strip_prefix(request)).await;
-                    response.map(Either::Right)
-                }
-                _ => {
-                    let mut response =
-                        Response::new(Either::Right(RangeBody::from_bytes("not found\n")));
-                    *response.status_mut() = StatusCode::NOT_FOUND;
-                    response
-                }
-            };
+            let Ok(response) = routed.await;
             let status = response.status();
-            Ok(response.map(|body| Logged::new(body, log, status, app.activity)))
+            Ok(response.map(|body| Logged::new(body, log, status, activity)))
         })
+    }
+}
+
+/// What a route answers, boxed: each route has a future of its own type.
+type RouteFuture = Pin<Box<dyn Future<Output = Result<Response<RouteBody>, Infallible>> + Send>>;
+
+/// A route's answer, its body made a [`RouteBody`].
+fn routed<B: 'static, F>(
+    answer: F,
+    body: fn(B) -> Either<RangeBody<MemoryReader>, RangeBody<FileReader>>,
+) -> RouteFuture
+where
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+{
+    Box::pin(async move {
+        let Ok(response) = answer.await;
+        Ok(response.map(|b| cors::OrEmpty::new(body(b))))
+    })
+}
+
+impl Service<Request<Incoming>> for Routes {
+    type Response = Response<RouteBody>;
+    type Error = Infallible;
+    type Future = RouteFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let path = request.uri().path();
+        match (&mut self.media, path) {
+            (_, "/" | "/index.html") => routed(self.page.call(request), Either::Left),
+            (Media::Video(video), "/video") => routed(video.call(request), Either::Right),
+            #[cfg(unix)]
+            (Media::Library(media), _)
+                if path
+                    .strip_prefix(library::MEDIA_PREFIX)
+                    .is_some_and(|rest| rest.starts_with('/')) =>
+            {
+                routed(media.call(strip_prefix(request)), Either::Right)
+            }
+            _ => {
+                let body = Either::Right(RangeBody::from_bytes("not found\n"));
+                let mut response = Response::new(cors::OrEmpty::new(body));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                Box::pin(std::future::ready(Ok(response)))
+            }
+        }
     }
 }
 
