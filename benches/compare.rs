@@ -130,6 +130,9 @@ fn check_tools(config: &Config) {
     if config.w3_client == "wrk" && config.workloads.iter().any(|w| w == "w3") && !which("wrk") {
         panic!("wrk is needed for W3 (apt-get install wrk), or set BENCH_W3_CLIENT=own");
     }
+    if config.workloads.iter().any(|w| w.starts_with("w6")) && !which("h2load") {
+        panic!("h2load is needed for W6 (apt-get install nghttp2-client)");
+    }
 }
 
 /// results.md (also printed), results.json and chart.svg, with the load and wall time of

@@ -122,6 +122,7 @@ pub fn machine_info(
     );
     info.insert("nginx".into(), json(command_output("nginx", &["-v"])));
     info.insert("wrk".into(), json(command_output("wrk", &["-v"])));
+    info.insert("h2load".into(), json(command_output("h2load", &["--version"])));
     info.insert("rustc".into(), json(command_output("rustc", &["-V"])));
     info.insert(
         "git".into(),
