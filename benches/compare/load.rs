@@ -211,10 +211,7 @@ fn parse_h2load(out: &str) -> Option<H2loadResult> {
     let line = |prefix: &str| out.lines().find_map(|l| l.strip_prefix(prefix));
     // `N word` pairs of a line, by word: `76 total, 108 started` → total: 76, started: 108.
     let counts = |text: &str| -> BTreeMap<String, f64> {
-        let words: Vec<&str> = text
-            .split([',', ' '])
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> = text.split([',', ' ']).filter(|w| !w.is_empty()).collect();
         words
             .windows(2)
             .filter_map(|w| Some((w[1].to_string(), w[0].parse().ok()?)))

@@ -159,7 +159,7 @@ fn free_ports() -> [u16; 2] {
 /// as a production server's is (a write per 64 KiB of lines, or per second when quieter),
 /// rather than Debian's default of a `write(2)` per request. 64 KiB is also the buffer the
 /// example server's log writer fills before a write, so the two pay alike per line.
-const NGINX_ACCESS_LOG: &str = "combined buffer=64k flush=1s";
+pub const NGINX_ACCESS_LOG: &str = "combined buffer=64k flush=1s";
 
 /// nginx's configuration for `spec` from the template: `/video` the data file with sendfile
 /// off or on, or `/media/` the tree (sendfile off as in the main comparison) with

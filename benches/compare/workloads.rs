@@ -184,7 +184,14 @@ pub fn w6r(config: &Config, running: &Running, sample: &mut Sample) {
 
 /// One W6 run, its figures under `prefix`: MB/s of body, req/s of complete 2xx answers, the
 /// server's CPU per GiB and per request, and the errors (non-2xx answers, failed requests).
-fn w6(config: &Config, running: &Running, sample: &mut Sample, prefix: &str, streams: usize, len: u64) {
+fn w6(
+    config: &Config,
+    running: &Running,
+    sample: &mut Sample,
+    prefix: &str,
+    streams: usize,
+    len: u64,
+) {
     let range = w6_range(config.file_size, len);
     let meter = Meter::start(running.pid());
     let r = h2load(config, running, 4, streams, &range);
@@ -193,7 +200,10 @@ fn w6(config: &Config, running: &Running, sample: &mut Sample, prefix: &str, str
     sample.set(&key("mb_s"), r.data_bytes / r.duration_s / 1e6);
     sample.set(&key("req_s"), r.succeeded / r.duration_s);
     sample.set(&key("cpu_s_per_gib"), server_cpu / (r.data_bytes / GIB));
-    sample.set(&key("cpu_us_per_req"), 1e6 * server_cpu / r.succeeded.max(1.0));
+    sample.set(
+        &key("cpu_us_per_req"),
+        1e6 * server_cpu / r.succeeded.max(1.0),
+    );
     sample.set(&key("errors"), r.non_2xx + r.errored);
     // No answer at all is an error too, not a run that measured nothing.
     if r.succeeded == 0.0 {
