@@ -78,7 +78,7 @@ impl AccessLog {
         let mut access = None;
         for directive in filter.split(',').map(str::trim) {
             match directive.split_once('=') {
-                Some((target, level)) if target == "access" => access = Some(level),
+                Some(("access", level)) => access = Some(level),
                 Some(_) => {}
                 None if !directive.is_empty() => global = Some(directive),
                 None => {}

@@ -95,6 +95,9 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
             let [port, second] = free_ports();
             let h2_port = if h2 { second } else { port };
             let conf = nginx_conf(spec, &dir, port, h2.then_some(h2_port), file);
+            // A fresh access log per run, as the example server's stderr.log is: nginx
+            // appends, and the log of every run together would grow by gigabytes.
+            let _ = std::fs::remove_file(dir.join("access.log"));
             let conf_path = dir.join("nginx.conf");
             std::fs::write(&conf_path, conf).unwrap();
             let args = vec![
