@@ -1,8 +1,9 @@
 //! Issue 5's benchmark: tower-range's example server against tower-http's `ServeFile` (in
-//! axum) and nginx, each in its own process pinned to CPU 0, driven from CPU 1.
+//! axum) and nginx, each in its own process pinned to CPU 0, driven from CPU 1; since issue 14
+//! with the access logs on and off on both sides, and over HTTP/2 (W6, h2load).
 //!
 //! ```text
-//! cargo bench --bench compare                 # the full run, about 10 minutes
+//! cargo bench --bench compare                 # the full run, about 16 minutes
 //! BENCH_QUICK=1 cargo bench --bench compare   # a smoke test: 64 MiB file, short runs
 //! BENCH_WORKLOADS=w7 cargo bench --bench compare  # W7 only: 10,000 files of 1 MiB
 //! ```
@@ -18,6 +19,8 @@
 
 #[path = "compare/binaries.rs"]
 mod binaries;
+#[path = "compare/chart.rs"]
+mod chart;
 #[path = "compare/children.rs"]
 mod children;
 #[path = "compare/clients.rs"]
@@ -34,6 +37,8 @@ mod machine;
 mod many_files;
 #[path = "compare/meter.rs"]
 mod meter;
+#[path = "compare/pairs.rs"]
+mod pairs;
 #[path = "compare/perf.rs"]
 mod perf;
 #[path = "compare/report.rs"]
@@ -42,6 +47,8 @@ mod report;
 mod rounds;
 #[path = "compare/servers.rs"]
 mod servers;
+#[path = "compare/targets.rs"]
+mod targets;
 #[path = "compare/workloads.rs"]
 mod workloads;
 
@@ -129,6 +136,9 @@ fn check_tools(config: &Config) {
     }
     if config.w3_client == "wrk" && config.workloads.iter().any(|w| w == "w3") && !which("wrk") {
         panic!("wrk is needed for W3 (apt-get install wrk), or set BENCH_W3_CLIENT=own");
+    }
+    if config.workloads.iter().any(|w| w.starts_with("w6")) && !which("h2load") {
+        panic!("h2load is needed for W6 (apt-get install nghttp2-client)");
     }
 }
 

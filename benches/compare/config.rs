@@ -1,6 +1,7 @@
 //! The comparison's settings: the `BENCH_*` environment variables with their defaults, and
-//! the servers it can run (ours, its variants, tower-http, nginx with sendfile off and on, and
-//! nginx serving W7's tree with `open_file_cache` off and on).
+//! the servers it can run (ours with its access log on and off, its variants, tower-http,
+//! nginx with sendfile off with a buffered access log and with none, nginx with sendfile on,
+//! and nginx serving W7's tree with `open_file_cache` off and on).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -41,12 +42,62 @@ pub struct ServerSpec {
     pub env: Vec<(String, String)>,
     /// Another build of the example server (`bin:=PATH` in `BENCH_VARIANTS`).
     pub binary: Option<PathBuf>,
+    /// Whether it writes a line per request, so that the report compares servers that log
+    /// with servers that log, and the quiet ones with the quiet ones.
+    pub access_log: AccessLog,
+}
+
+/// A server's access log in a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AccessLog {
+    /// A line per response: ours at `RUST_LOG=info` (to its stderr, which the harness writes
+    /// to a file), nginx's buffered `access_log` to a file.
+    On,
+    /// Turned off: ours at `RUST_LOG=warn`, nginx's `access_log off`.
+    Off,
+    /// The server has none to turn on (tower-http's peer installs no tracing subscriber and
+    /// no `TraceLayer`): it is compared with the servers whose log is off.
+    Absent,
+}
+
+impl AccessLog {
+    /// The name the results JSON records (`info.access_log`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLog::On => "on",
+            AccessLog::Off => "off",
+            AccessLog::Absent => "none",
+        }
+    }
+
+    /// Whether the example server logs its access lines under this `RUST_LOG`: a directive
+    /// for the `access` target decides, else the bare (global) level; `info`, `debug` and
+    /// `trace` enable them.
+    pub fn of_rust_log(filter: &str) -> Self {
+        let mut global = None;
+        let mut access = None;
+        for directive in filter.split(',').map(str::trim) {
+            match directive.split_once('=') {
+                Some(("access", level)) => access = Some(level),
+                Some(_) => {}
+                None if !directive.is_empty() => global = Some(directive),
+                None => {}
+            }
+        }
+        let level = access.or(global).unwrap_or("error").to_ascii_lowercase();
+        if matches!(level.as_str(), "info" | "debug" | "trace") {
+            AccessLog::On
+        } else {
+            AccessLog::Off
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Ours,
     TowerHttp,
+    /// nginx serving the data file at `/video`; its access log is the spec's `access_log`.
     Nginx {
         sendfile: bool,
     },
@@ -79,63 +130,67 @@ impl Config {
         let ours_args: Vec<String> = env::value("BENCH_OURS_ARGS")
             .map(|a| a.split_whitespace().map(String::from).collect())
             .unwrap_or_default();
-        // Our server logs an access line per request at `info`; nginx runs with
-        // `access_log off`, so ours runs at `warn` unless told otherwise.
-        let ours_log = env::value("BENCH_OURS_LOG").unwrap_or_else(|| "warn".into());
+        // `RUST_LOG=info` is the example server's own default, set here so that a `RUST_LOG`
+        // in the bench's environment cannot change what "as users run it" means.
+        let ours = |name: &str, rust_log: &str| ServerSpec {
+            name: name.into(),
+            kind: Kind::Ours,
+            args: ours_args.clone(),
+            env: vec![("RUST_LOG".into(), rust_log.into())],
+            binary: None,
+            access_log: AccessLog::of_rust_log(rust_log),
+        };
+        let other = |name: &str, kind: Kind, access_log: AccessLog| ServerSpec {
+            name: name.into(),
+            kind,
+            args: vec![],
+            env: vec![],
+            binary: None,
+            access_log,
+        };
         let mut all = vec![
-            ServerSpec {
-                name: "tower-range".into(),
-                kind: Kind::Ours,
-                args: ours_args,
-                env: vec![("RUST_LOG".into(), ours_log.clone())],
-                binary: None,
-            },
-            ServerSpec {
-                name: "tower-http".into(),
-                kind: Kind::TowerHttp,
-                args: vec![],
-                env: vec![],
-                binary: None,
-            },
-            ServerSpec {
-                name: "nginx-sendfile-off".into(),
-                kind: Kind::Nginx { sendfile: false },
-                args: vec![],
-                env: vec![],
-                binary: None,
-            },
-            ServerSpec {
-                name: "nginx-sendfile-on".into(),
-                kind: Kind::Nginx { sendfile: true },
-                args: vec![],
-                env: vec![],
-                binary: None,
-            },
-            ServerSpec {
-                name: "nginx-files-cache-off".into(),
-                kind: Kind::NginxFiles {
+            ours("tower-range", "info"),
+            ours("tower-range-log-off", "warn"),
+            other("tower-http", Kind::TowerHttp, AccessLog::Absent),
+            other(
+                "nginx-sendfile-off",
+                Kind::Nginx { sendfile: false },
+                AccessLog::On,
+            ),
+            other(
+                "nginx-sendfile-off-log-off",
+                Kind::Nginx { sendfile: false },
+                AccessLog::Off,
+            ),
+            // Sendfile's ceiling, as it has always been measured: without an access log.
+            other(
+                "nginx-sendfile-on",
+                Kind::Nginx { sendfile: true },
+                AccessLog::Off,
+            ),
+            other(
+                "nginx-files-cache-off",
+                Kind::NginxFiles {
                     open_file_cache: false,
                 },
-                args: vec![],
-                env: vec![],
-                binary: None,
-            },
-            ServerSpec {
-                name: "nginx-files-cache-on".into(),
-                kind: Kind::NginxFiles {
+                AccessLog::Off,
+            ),
+            other(
+                "nginx-files-cache-on",
+                Kind::NginxFiles {
                     open_file_cache: true,
                 },
-                args: vec![],
-                env: vec![],
-                binary: None,
-            },
+                AccessLog::Off,
+            ),
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
         for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
             let Some((name, args)) = variant.split_once('=') else {
                 continue;
             };
-            let mut env_vars = vec![("RUST_LOG".to_string(), ours_log.clone())];
+            // Variants measure a change of the code or its flags: quiet by default, like
+            // `tower-range-log-off`, unless the variant says `RUST_LOG:=info`.
+            let mut env_vars = vec![("RUST_LOG".to_string(), "warn".to_string())];
             let mut cli = Vec::new();
             let mut binary = None;
             for word in args.split_whitespace() {
@@ -147,22 +202,36 @@ impl Config {
                     None => cli.push(word.to_string()),
                 }
             }
+            // The last `RUST_LOG` wins, as it does in `Command::envs`.
+            let rust_log = env_vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "RUST_LOG")
+                .map_or("warn", |(_, v)| v.as_str());
+            let access_log = AccessLog::of_rust_log(rust_log);
             all.push(ServerSpec {
                 name: name.trim().to_string(),
                 kind: Kind::Ours,
                 args: cli,
                 env: env_vars,
                 binary,
+                access_log,
             });
         }
+        // `w6` is W6's two runs, streaming (`w6s`) and 4 KiB ranges (`w6r`), each of which
+        // can also be named alone.
         let workloads: Vec<String> = env::value("BENCH_WORKLOADS")
-            .unwrap_or_else(|| "w1,w2,w3,w4".into())
+            .unwrap_or_else(|| "w1,w2,w3,w4,w6".into())
             .split(',')
             .map(|s| s.trim().to_lowercase())
+            .flat_map(|w| match w.as_str() {
+                "w6" => vec!["w6s".to_string(), "w6r".to_string()],
+                _ => vec![w],
+            })
             .collect();
         let nginx = which("nginx");
-        // The tree-only nginx servers join the default list only when W7 runs, so that the
-        // default run (W1–W4) is what it was.
+        // The tree-only nginx servers join the default list only when W7 runs: the default
+        // run (W1–W4, W6) serves one file, which they cannot.
         let w7 = workloads.iter().any(|w| w == "w7");
         let default_servers: Vec<String> = all
             .iter()

@@ -1,6 +1,6 @@
 //! The load generators as child processes pinned to CPU 1: the bench's own clients (this
-//! binary again with `--role`, see `clients.rs`) and `wrk` with `random_range.lua` (W3, and W7
-//! with `FILES`), each returning what it measured.
+//! binary again with `--role`, see `clients.rs`), `wrk` with `random_range.lua` (W3, and W7
+//! with `FILES`) and `h2load` over h2c prior knowledge (W6), each returning what it measured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,4 +145,99 @@ fn wrk_script(
         p99_ms: get("p99_us") / 1e3,
         p50_ms: get("p50_us") / 1e3,
     }
+}
+
+/// What h2load measured in one run (W6).
+pub struct H2loadResult {
+    /// The run's length as h2load reports it (`finished in …`).
+    pub duration_s: f64,
+    /// Requests answered completely with a 2xx.
+    pub succeeded: f64,
+    /// Body bytes received (DATA frames), the part of the responses still in flight at the
+    /// end included: the bytes the server delivered during the run.
+    pub data_bytes: f64,
+    /// Responses with a status other than 2xx.
+    pub non_2xx: f64,
+    /// Requests that failed: reset, refused, cut by a GOAWAY, or timed out.
+    pub errored: f64,
+}
+
+/// h2load pinned to CPU 1: `conns` connections with `streams` concurrent streams each, every
+/// request `GET /video` with `range` (`bytes=A-B`), for `BENCH_SECS`, HTTP/2 with prior
+/// knowledge (h2c) to the server's `h2_addr`. h2load sends the same headers on every request,
+/// so the range is fixed; the client's flow-control windows are its defaults (2^30 − 1 bytes
+/// per stream and connection), so the client never throttles the server.
+pub fn h2load(
+    config: &Config,
+    running: &Running,
+    conns: usize,
+    streams: usize,
+    range: &str,
+) -> H2loadResult {
+    let secs = (config.secs.round() as u64).max(1);
+    let args: Vec<String> = vec![
+        "--no-tls-proto=h2c".into(),
+        "-t1".into(),
+        format!("-c{conns}"),
+        format!("-m{streams}"),
+        format!("-D{secs}"),
+        "-H".into(),
+        format!("range: {range}"),
+        format!("http://{}/video", running.h2_addr),
+    ];
+    let mut command = pinned("1", Path::new("h2load"), &args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let output = output_tracked(&mut command, "running h2load");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    parse_h2load(&stdout).unwrap_or_else(|| {
+        panic!(
+            "h2load said {stdout:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The figures of h2load's summary, e.g.
+///
+/// ```text
+/// finished in 2.11s, 38.00 req/s, 656.19MB/s
+/// requests: 76 total, 108 started, 76 done, 76 succeeded, 0 failed, 0 errored, 0 timeout
+/// status codes: 105 2xx, 0 3xx, 0 4xx, 0 5xx
+/// traffic: 1.28GB (1376136706) total, 14.66KB (15015) headers (space savings 37.28%), 1.28GB (1374610350) data
+/// ```
+///
+/// (status codes count the responses in flight at the end too, "done" does not).
+fn parse_h2load(out: &str) -> Option<H2loadResult> {
+    let line = |prefix: &str| out.lines().find_map(|l| l.strip_prefix(prefix));
+    // `N word` pairs of a line, by word: `76 total, 108 started` → total: 76, started: 108.
+    let counts = |text: &str| -> BTreeMap<String, f64> {
+        let words: Vec<&str> = text.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+        words
+            .windows(2)
+            .filter_map(|w| Some((w[1].to_string(), w[0].parse().ok()?)))
+            .collect()
+    };
+    let finished = line("finished in ")?.split(',').next()?.trim();
+    let duration_s = if let Some(ms) = finished.strip_suffix("ms") {
+        ms.parse::<f64>().ok()? / 1e3
+    } else if let Some(us) = finished.strip_suffix("us") {
+        us.parse::<f64>().ok()? / 1e6
+    } else {
+        finished.strip_suffix('s')?.parse().ok()?
+    };
+    let requests = counts(line("requests: ")?);
+    let status = counts(line("status codes: ")?);
+    // The exact byte counts are the numbers in parentheses: total, headers, data.
+    let exact: Vec<f64> = line("traffic: ")?
+        .split(['(', ')'])
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
+    let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied();
+    Some(H2loadResult {
+        duration_s,
+        succeeded: get(&requests, "succeeded")?,
+        data_bytes: *exact.last()?,
+        non_2xx: get(&status, "3xx")? + get(&status, "4xx")? + get(&status, "5xx")?,
+        errored: get(&requests, "errored")? + get(&requests, "timeout")?,
+    })
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Kind};
+use crate::config::{AccessLog, Config, Kind};
 use crate::meter::machine_busy_s;
+use crate::servers::NGINX_ACCESS_LOG;
 use crate::{procfs, MIB};
 
 pub fn loadavg() -> String {
@@ -122,6 +123,10 @@ pub fn machine_info(
     );
     info.insert("nginx".into(), json(command_output("nginx", &["-v"])));
     info.insert("wrk".into(), json(command_output("wrk", &["-v"])));
+    info.insert(
+        "h2load".into(),
+        json(command_output("h2load", &["--version"])),
+    );
     info.insert("rustc".into(), json(command_output("rustc", &["-V"])));
     info.insert(
         "git".into(),
@@ -159,6 +164,36 @@ pub fn machine_info(
     );
     info.insert("w3_client".into(), json(config.w3_client.clone()));
     info.insert("ours".into(), json(ours.join("; ")));
+    // Each server's access log: the report pairs servers by it (`pairs.rs`).
+    let logs: serde_json::Map<String, serde_json::Value> = config
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), json(s.access_log.as_str().into())))
+        .collect();
+    info.insert("access_log".into(), serde_json::Value::Object(logs));
+    let described: Vec<String> = config
+        .servers
+        .iter()
+        .filter(|s| s.access_log == AccessLog::On)
+        .map(|s| match s.kind {
+            Kind::Ours => format!(
+                "{}: to its stderr, written to run/{}/stderr.log",
+                s.name, s.name
+            ),
+            _ => format!(
+                "{}: access_log run/{}/access.log {NGINX_ACCESS_LOG}",
+                s.name, s.name
+            ),
+        })
+        .collect();
+    info.insert(
+        "access_logs".into(),
+        json(if described.is_empty() {
+            "none".into()
+        } else {
+            described.join("; ")
+        }),
+    );
     info
 }
 

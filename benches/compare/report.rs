@@ -1,9 +1,5 @@
-//! The results of `benches/compare.rs`: medians over rounds, ratios, the targets of issue 5,
-//! written as Markdown, JSON and an SVG chart.
-//!
-//! The chart is SVG written by hand rather than with plotters: a few bars on a log scale need
-//! about a hundred lines, no extra dependency (plotters would pull in font handling to draw
-//! text) and the output is byte-for-byte reproducible from `results.json`.
+//! The results of `benches/compare.rs`: medians over rounds and ratios, written as Markdown,
+//! JSON and an SVG chart (`chart.rs`), with the issues' targets (`targets.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,7 +36,7 @@ impl Sample {
 }
 
 /// A headline figure: key, column title, whether higher is better.
-const HEADLINES: &[(&str, &str, bool)] = &[
+pub(crate) const HEADLINES: &[(&str, &str, bool)] = &[
     ("w1_mb_s", "W1 stream MB/s", true),
     ("w2_req_s", "W2 1 MiB req/s", true),
     ("w3_req_s", "W3 4 KiB req/s", true),
@@ -48,12 +44,16 @@ const HEADLINES: &[(&str, &str, bool)] = &[
     ("w4_peak_rss_mib", "W4 peak RSS MiB", false),
     ("w4_rss_after_close_mib", "W4 RSS after MiB", false),
     ("w5_cpu_s_per_gib", "W5 CPU s/GiB", false),
+    ("w6s_mb_s", "W6 h2 stream MB/s", true),
+    ("w6s_cpu_s_per_gib", "W6 h2 stream CPU s/GiB", false),
+    ("w6r_req_s", "W6 h2 4 KiB req/s", true),
     ("w7_req_s", "W7 many files 4 KiB req/s", true),
     ("w7_p99_ms", "W7 p99 ms", false),
     ("w7_cpu_us_per_req", "W7 server CPU µs/req", false),
 ];
 
-/// Figures that explain the headlines.
+/// Figures that explain the headlines, the server's CPU per request or per GiB of every
+/// workload among them.
 const DETAILS: &[(&str, &str)] = &[
     ("w1_server_cpu_util", "W1 server CPU (cores)"),
     ("w1_client_cpu_util", "W1 client CPU (cores)"),
@@ -61,6 +61,7 @@ const DETAILS: &[(&str, &str)] = &[
     ("w2_server_cpu_util", "W2 server CPU (cores)"),
     ("w2_client_cpu_util", "W2 client CPU (cores)"),
     ("w2_cpu_s_per_gib", "W2 CPU s/GiB"),
+    ("w2_cpu_us_per_req", "W2 server CPU µs/req"),
     ("w2_p99_ms", "W2 p99 ms"),
     ("w2_peak_rss_mib", "W2 peak RSS MiB"),
     ("w3_server_cpu_util", "W3 server CPU (cores)"),
@@ -72,10 +73,24 @@ const DETAILS: &[(&str, &str)] = &[
     ("w4_connected", "W4 connections"),
     ("w4_heads", "W4 heads received"),
     ("w4_slow_kib_s", "W4 reader KiB/s each"),
+    ("w4_server_cpu_util", "W4 server CPU (cores)"),
+    ("w4_cpu_s_per_gib", "W4 CPU s/GiB read"),
+    ("w6s_req_s", "W6 h2 stream req/s"),
+    ("w6s_cpu_us_per_req", "W6 h2 stream server CPU µs/req"),
+    ("w6s_server_cpu_util", "W6 h2 stream server CPU (cores)"),
+    ("w6s_client_cpu_util", "W6 h2 stream client CPU (cores)"),
+    ("w6s_peak_rss_mib", "W6 h2 stream peak RSS MiB"),
+    ("w6r_mb_s", "W6 h2 4 KiB MB/s"),
+    ("w6r_cpu_us_per_req", "W6 h2 4 KiB server CPU µs/req"),
+    ("w6r_server_cpu_util", "W6 h2 4 KiB server CPU (cores)"),
+    ("w6r_client_cpu_util", "W6 h2 4 KiB client CPU (cores)"),
+    ("w6r_peak_rss_mib", "W6 h2 4 KiB peak RSS MiB"),
     ("w1_errors", "W1 errors"),
     ("w2_errors", "W2 errors"),
     ("w3_errors", "W3 errors"),
     ("w4_errors", "W4 client errors"),
+    ("w6s_errors", "W6 h2 stream errors (non-2xx, failed)"),
+    ("w6r_errors", "W6 h2 4 KiB errors (non-2xx, failed)"),
     ("w7_server_cpu_util", "W7 server CPU (cores)"),
     ("w7_client_cpu_util", "W7 client CPU (cores)"),
     ("w7_p50_ms", "W7 p50 ms"),
@@ -83,11 +98,18 @@ const DETAILS: &[(&str, &str)] = &[
     ("foreign_cpu_pct", "foreign CPU % (max)"),
 ];
 
-const OURS: &str = "tower-range";
-const PEER: &str = "tower-http";
-const NGINX: &str = "nginx-sendfile-off";
+/// Our example server as users run it (access log on); before issue 14, with it off.
+pub(crate) const OURS: &str = "tower-range";
+/// Our example server with its access log off.
+pub(crate) const OURS_LOG_OFF: &str = "tower-range-log-off";
+pub(crate) const PEER: &str = "tower-http";
+/// The base of the ratios: nginx with sendfile off and a buffered access log; before issue
+/// 14, with none.
+pub(crate) const NGINX: &str = "nginx-sendfile-off";
+/// nginx with sendfile off and `access_log off`.
+pub(crate) const NGINX_LOG_OFF: &str = "nginx-sendfile-off-log-off";
 /// W7's nginx base: the tree with `alias` and `open_file_cache off`.
-const NGINX_FILES: &str = "nginx-files-cache-off";
+pub(crate) const NGINX_FILES: &str = "nginx-files-cache-off";
 
 pub struct Report {
     pub info: BTreeMap<String, Value>,
@@ -131,7 +153,7 @@ impl Report {
     }
 
     /// Servers in the order they ran.
-    fn servers(&self) -> Vec<String> {
+    pub(crate) fn servers(&self) -> Vec<String> {
         let mut servers: Vec<String> = Vec::new();
         for s in &self.samples {
             if !servers.contains(&s.server) {
@@ -141,7 +163,7 @@ impl Report {
         servers
     }
 
-    fn values(&self, server: &str, key: &str) -> Vec<f64> {
+    pub(crate) fn values(&self, server: &str, key: &str) -> Vec<f64> {
         let mut values: Vec<(usize, f64)> = self
             .samples
             .iter()
@@ -167,75 +189,17 @@ impl Report {
         })
     }
 
-    fn ratio(&self, server: &str, key: &str, base: &str) -> Option<f64> {
+    pub(crate) fn ratio(&self, server: &str, key: &str, base: &str) -> Option<f64> {
         let a = self.median(server, key)?;
         let b = self.median(base, key)?;
         (b > 0.0).then(|| a / b)
     }
 
-    fn info_str(&self, key: &str) -> String {
+    pub(crate) fn info_str(&self, key: &str) -> String {
         match self.info.get(key) {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
             None => "-".into(),
-        }
-    }
-
-    /// The targets of issue 5 for tower-range against nginx with sendfile off.
-    fn targets(&self) -> Vec<(String, String, Option<bool>)> {
-        let mut out = Vec::new();
-        let mut ratio_target = |label: &str, key: &str, op: &str, bound: f64| {
-            let ratio = self.ratio(OURS, key, NGINX);
-            let met = ratio.map(|r| if op == ">=" { r >= bound } else { r <= bound });
-            let shown = ratio.map_or("-".into(), |r| format!("{r:.2}×"));
-            out.push((
-                format!("{label} {op} {bound}× nginx sendfile off"),
-                shown,
-                met,
-            ));
-        };
-        ratio_target("W3 req/s", "w3_req_s", ">=", 1.0);
-        ratio_target("W5 CPU s/GiB", "w5_cpu_s_per_gib", "<=", 0.8);
-        ratio_target("W2 req/s", "w2_req_s", ">=", 1.0);
-        ratio_target("W1 MB/s", "w1_mb_s", ">=", 1.0);
-        ratio_target("W4 peak RSS", "w4_peak_rss_mib", "<=", 0.5);
-        let idle = self.median(OURS, "w4_idle_rss_mib");
-        let after = self.median(OURS, "w4_rss_after_close_mib");
-        let met = idle.zip(after).map(|(i, a)| a <= i + 16.0);
-        out.push((
-            "W4 RSS after the clients leave <= idle + 16 MiB".into(),
-            match (idle, after) {
-                (Some(i), Some(a)) => format!("{a:.1} MiB (idle {i:.1} MiB)"),
-                _ => "-".into(),
-            },
-            met,
-        ));
-        out
-    }
-
-    /// The many-files targets of issue 12 for tower-range (W7): against nginx with
-    /// `open_file_cache off` and against tower-http's `ServeDir`.
-    fn targets_w7(&self) -> Vec<(String, String, Option<bool>)> {
-        [(NGINX_FILES, 1.0), (PEER, 2.0)]
-            .into_iter()
-            .map(|(base, bound)| {
-                let ratio = self.ratio(OURS, "w7_req_s", base);
-                (
-                    format!("W7 req/s >= {bound}× {base}"),
-                    ratio.map_or("-".into(), |r| format!("{r:.2}×")),
-                    ratio.map(|r| r >= bound),
-                )
-            })
-            .collect()
-    }
-
-    /// The base of `key`'s ratios in the chart: W7's figures against nginx on the tree when
-    /// it ran, the rest against `base`.
-    fn chart_base<'a>(&self, key: &str, base: &'a str) -> &'a str {
-        if key.starts_with("w7") && self.median(NGINX_FILES, key).is_some() {
-            NGINX_FILES
-        } else {
-            base
         }
     }
 
@@ -304,13 +268,15 @@ impl Report {
             ("load_after", "load average after"),
             ("git", "tower-range commit"),
             ("ours", "tower-range settings"),
+            ("access_logs", "access logs on"),
             ("nginx", "nginx"),
             ("wrk", "wrk (W3, W7)"),
+            ("h2load", "h2load (W6)"),
             ("rustc", "rustc"),
             ("file", "file"),
             ("many_files", "W7 tree"),
             ("rounds", "rounds (medians shown)"),
-            ("secs", "seconds per W1–W3 run"),
+            ("secs", "seconds per W1–W3 and W6 run"),
             ("w4", "W4"),
             ("wall_s", "wall time s"),
         ] {
@@ -330,7 +296,11 @@ impl Report {
             .iter()
             .filter(|(key, _, _)| servers.iter().any(|s| self.median(s, key).is_some()))
             .collect();
-        let table = |md: &mut String, first: &str, cell: &dyn Fn(&str, &str) -> String| {
+        // `row(server)` labels each row.
+        let table = |md: &mut String,
+                     first: &str,
+                     row: &dyn Fn(&str) -> String,
+                     cell: &dyn Fn(&str, &str) -> String| {
             let _ = write!(md, "| {first} |");
             for (_, label, _) in &measured {
                 let _ = write!(md, " {label} |");
@@ -341,59 +311,55 @@ impl Report {
             }
             md.push('\n');
             for server in &servers {
-                let _ = write!(md, "| {server} |");
+                let _ = write!(md, "| {} |", row(server));
                 for (key, _, _) in &measured {
                     let _ = write!(md, " {} |", cell(server, key));
                 }
                 md.push('\n');
             }
         };
-        table(&mut md, "server (median)", &|server, key| {
+        let label = |server: &str| self.label(server);
+        table(&mut md, "server (median)", &label, &|server, key| {
             self.median(server, key).map_or("-".into(), fmt_num)
         });
+        const BETTER: &str = "higher is better for req/s and MB/s, lower for the rest";
+        // Like for like: each server against nginx with sendfile off and the same access log.
+        if self.nginx_with(true).is_some() || self.nginx_with(false).is_some() {
+            let _ = writeln!(
+                md,
+                "\nRatio to nginx sendfile off with the same access log: log on ÷ {}, log off ÷ {} ({BETTER}):\n",
+                self.nginx_with(true).unwrap_or("-".into()),
+                self.nginx_with(false).unwrap_or("-".into()),
+            );
+            let row = |server: &str| {
+                let base = self.like_base(server).unwrap_or("-".into());
+                format!("{} ÷ {base}", self.label(server))
+            };
+            table(&mut md, "server ÷ base", &row, &|server, key| {
+                self.like_base(server)
+                    .and_then(|base| self.ratio(server, key, &base))
+                    .map_or("-".into(), |r| format!("{r:.2}"))
+            });
+        }
         for (base, title) in [
             (PEER, "tower-http"),
-            (NGINX, "nginx sendfile off"),
             (NGINX_FILES, "nginx on the tree with open_file_cache off"),
         ] {
             if !servers.iter().any(|s| s == base) {
                 continue;
             }
-            let _ = writeln!(md, "\nRatio to {title} (higher is better for W1–W3 req/s and MB/s, lower for the rest):\n");
-            table(&mut md, "server ÷ base", &|server, key| {
+            let _ = writeln!(md, "\nRatio to {title} ({BETTER}):\n");
+            table(&mut md, "server ÷ base", &label, &|server, key| {
                 self.ratio(server, key, base)
                     .map_or("-".into(), |r| format!("{r:.2}"))
             });
         }
-        if servers.iter().any(|s| s == OURS) && servers.iter().any(|s| s == NGINX) {
-            let _ = writeln!(md, "\nTargets of issue 5 (tower-range):\n");
-            let _ = writeln!(md, "| target | measured | met |\n|---|---:|---|");
-            for (label, shown, met) in self.targets() {
-                let mark = match met {
-                    Some(true) => "yes",
-                    Some(false) => "**no**",
-                    None => "-",
-                };
-                let _ = writeln!(md, "| {label} | {shown} | {mark} |");
-            }
-        }
-        if servers.iter().any(|s| s == OURS) && self.median(OURS, "w7_req_s").is_some() {
-            let _ = writeln!(md, "\nMany-files targets of issue 12 (tower-range, W7):\n");
-            let _ = writeln!(md, "| target | measured | met |\n|---|---:|---|");
-            for (label, shown, met) in self.targets_w7() {
-                let mark = match met {
-                    Some(true) => "yes",
-                    Some(false) => "**no**",
-                    None => "-",
-                };
-                let _ = writeln!(md, "| {label} | {shown} | {mark} |");
-            }
-        }
+        self.targets_markdown(&mut md);
         // Details.
         let _ = writeln!(md, "\nDetails (medians):\n");
         let _ = write!(md, "| figure |");
         for server in &servers {
-            let _ = write!(md, " {server} |");
+            let _ = write!(md, " {} |", self.label(server));
         }
         let _ = write!(md, "\n|---|");
         for _ in &servers {
@@ -424,139 +390,12 @@ impl Report {
                     continue;
                 }
                 let shown: Vec<String> = values.into_iter().map(fmt_num).collect();
+                let server = self.label(server);
                 let _ = writeln!(md, "| {label} | {server} | {} |", shown.join(", "));
             }
         }
         md
     }
-
-    /// Each headline figure of each server as a ratio to nginx sendfile off (or to
-    /// tower-http without nginx), as horizontal bars from 1× on a log scale.
-    pub fn svg(&self) -> String {
-        let servers = self.servers();
-        let base = if servers.iter().any(|s| s == NGINX) {
-            NGINX
-        } else {
-            PEER
-        };
-        let (left, plot_w, bar_h, title_h, gap) = (250.0, 600.0, 15.0, 20.0, 10.0);
-        let (lo, hi) = (-3.0f64, 3.0f64); // log2 range: 1/8× … 8×
-        let x = |ratio: f64| left + (ratio.log2().clamp(lo, hi) - lo) / (hi - lo) * plot_w;
-        let groups: Vec<&(&str, &str, bool)> = HEADLINES
-            .iter()
-            .filter(|(key, _, _)| servers.iter().any(|s| self.median(s, key).is_some()))
-            .collect();
-        let group_h = title_h + bar_h * servers.len() as f64 + gap;
-        let top = 70.0;
-        let legend_h = 20.0 * servers.len() as f64 + 10.0;
-        let height = top + group_h * groups.len() as f64 + 30.0 + legend_h;
-        let width = left + plot_w + 60.0;
-        let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"##
-        );
-        let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="white"/>"##);
-        let _ = writeln!(
-            svg,
-            r##"<text x="10" y="20" font-size="15" font-weight="bold">tower-range vs tower-http vs nginx: ratio to {} (log scale)</text>"##,
-            escape(base)
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="10" y="38" fill="#555">{} · {}</text>"##,
-            escape(&self.info_str("date")),
-            escape(&self.info_str("machine"))
-        );
-        // Grid.
-        let grid_bottom = top + group_h * groups.len() as f64;
-        for k in (lo as i32)..=(hi as i32) {
-            let r = 2f64.powi(k);
-            let gx = x(r);
-            let stroke = if k == 0 { "#333" } else { "#ddd" };
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{gx:.1}" y1="{:.1}" x2="{gx:.1}" y2="{grid_bottom:.1}" stroke="{stroke}"/>"##,
-                top - 8.0
-            );
-            let label = if k >= 0 {
-                format!("{}×", 1u64 << k)
-            } else {
-                format!("1/{}×", 1u64 << -k)
-            };
-            let _ = writeln!(
-                svg,
-                r##"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{label}</text>"##,
-                top - 12.0
-            );
-        }
-        for (g, (key, label, higher)) in groups.iter().enumerate() {
-            let gy = top + group_h * g as f64;
-            let group_base = self.chart_base(key, base);
-            let better = match (*higher, group_base == base) {
-                (true, true) => "higher is better".to_string(),
-                (false, true) => "lower is better".to_string(),
-                (true, false) => format!("higher is better; ratio to {group_base}"),
-                (false, false) => format!("lower is better; ratio to {group_base}"),
-            };
-            let _ = writeln!(
-                svg,
-                r##"<text x="10" y="{:.1}" font-weight="bold">{} <tspan font-weight="normal" fill="#555">({better})</tspan></text>"##,
-                gy + 14.0,
-                escape(label)
-            );
-            for (i, server) in servers.iter().enumerate() {
-                let y = gy + title_h + bar_h * i as f64;
-                let Some(ratio) = self.ratio(server, key, group_base) else {
-                    continue;
-                };
-                let (x1, x2) = (x(1.0), x(ratio));
-                let (bx, bw) = (x1.min(x2), (x2 - x1).abs().max(1.0));
-                let _ = writeln!(
-                    svg,
-                    r##"<rect x="{bx:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{}"/>"##,
-                    y + 1.0,
-                    bar_h - 3.0,
-                    color(i)
-                );
-                let value = self.median(server, key).unwrap_or(f64::NAN);
-                let _ = writeln!(
-                    svg,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#333">{server}: {} ({ratio:.2}×)</text>"##,
-                    20.0,
-                    y + bar_h - 3.5,
-                    fmt_num(value)
-                );
-            }
-        }
-        let ly = grid_bottom + 30.0;
-        for (i, server) in servers.iter().enumerate() {
-            let y = ly + 20.0 * i as f64;
-            let _ = writeln!(
-                svg,
-                r##"<rect x="10" y="{:.1}" width="14" height="12" fill="{}"/><text x="30" y="{:.1}">{}</text>"##,
-                y - 10.0,
-                color(i),
-                y,
-                escape(server)
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
-    }
-}
-
-fn color(i: usize) -> &'static str {
-    const COLORS: &[&str] = &[
-        "#d9480f", "#1971c2", "#2f9e44", "#868e96", "#9c36b5", "#f08c00", "#0c8599", "#e64980",
-    ];
-    COLORS[i % COLORS.len()]
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 pub fn fmt_num(v: f64) -> String {

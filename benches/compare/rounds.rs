@@ -11,7 +11,7 @@ use crate::machine::{loadavg, wait_for_quiet};
 use crate::perf::{start_perf, stop_perf};
 use crate::report::{Report, Sample};
 use crate::servers::{start_server, Served};
-use crate::workloads::{w1, w2, w3, w4, w7};
+use crate::workloads::{w1, w2, w3, w4, w6r, w6s, w7};
 
 /// Every server under every workload, once per round; the samples go to `report`. `tree` is
 /// W7's tree when W7 runs.
@@ -117,13 +117,16 @@ impl Runs<'_> {
             "w7" => Served::Tree(tree.expect("W7's tree is prepared when W7 runs")),
             _ => Served::File(file),
         };
-        let running = start_server(config, server, served);
+        // W6 is HTTP/2: nginx then listens for it on a port of its own.
+        let running = start_server(config, server, served, workload.starts_with("w6"));
         let perf = start_perf(config, server, workload, round, running.pid());
         match workload {
             "w1" => w1(config, &running, &mut sample),
             "w2" => w2(config, &running, &mut sample),
             "w3" => w3(config, &running, &mut sample),
             "w4" => w4(config, &running, &mut sample),
+            "w6s" => w6s(config, &running, &mut sample),
+            "w6r" => w6r(config, &running, &mut sample),
             "w7" => w7(config, &running, &mut sample),
             other => panic!("unknown workload {other}"),
         }

@@ -1,7 +1,8 @@
 //! The servers under test as child processes pinned to CPU 0: tower-range's and
 //! tower-http's example binaries, or nginx from a generated configuration; ready once they
 //! serve the right bytes, stopped after each run. Each serves either the one data file at
-//! `/video` (W1–W4) or W7's tree at `/media/…`.
+//! `/video` (W1–W4, W6) or W7's tree at `/media/…`; for W6 each also answers HTTP/2 with
+//! prior knowledge (h2c), nginx on a port of its own.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::children::{pinned, track, untrack};
-use crate::config::{Config, Kind, ServerSpec};
+use crate::config::{AccessLog, Config, Kind, ServerSpec};
 use crate::data_file::expected_bytes;
 use crate::example_server;
 use crate::many_files;
@@ -22,9 +23,15 @@ pub enum Served<'a> {
     Tree(&'a Path),
 }
 
+/// A server started for one run.
 pub struct Running {
     child: Child,
+    /// Where it answers HTTP/1.1.
     pub addr: SocketAddr,
+    /// Where it answers HTTP/2 with prior knowledge: the same port for the Rust servers
+    /// (hyper-util's auto builder tells the two apart by the connection preface), nginx's
+    /// `listen … http2` port when it was started for W6.
+    pub h2_addr: SocketAddr,
     _stdout: Option<BufReader<std::process::ChildStdout>>,
 }
 
@@ -40,7 +47,9 @@ impl Running {
     }
 }
 
-pub fn start_server(config: &Config, spec: &ServerSpec, served: Served) -> Running {
+/// Starts `spec` pinned to CPU 0 serving `served`, with an HTTP/2 listener when `h2` (W6), and
+/// returns once it serves the right bytes.
+pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool) -> Running {
     let file = match served {
         Served::File(path) | Served::Tree(path) => path,
     };
@@ -78,16 +87,17 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served) -> Runni
             Running {
                 child,
                 addr,
+                h2_addr: addr,
                 _stdout: Some(stdout),
             }
         }
         Kind::Nginx { .. } | Kind::NginxFiles { .. } => {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let conf = nginx_conf(spec.kind, &dir, port, file);
+            let [port, second] = free_ports();
+            let h2_port = if h2 { second } else { port };
+            let conf = nginx_conf(spec, &dir, port, h2.then_some(h2_port), file);
+            // A fresh access log per run, as the example server's stderr.log is: nginx
+            // appends, and the log of every run together would grow by gigabytes.
+            let _ = std::fs::remove_file(dir.join("access.log"));
             let conf_path = dir.join("nginx.conf");
             std::fs::write(&conf_path, conf).unwrap();
             let args = vec![
@@ -107,6 +117,7 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served) -> Runni
             Running {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                h2_addr: SocketAddr::from(([127, 0, 0, 1], h2_port)),
                 _stdout: None,
             }
         }
@@ -140,12 +151,32 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served) -> Runni
     running
 }
 
-/// nginx's configuration for `kind` from the template: `/video` the data file with sendfile
+/// Two distinct ports free now, for nginx to listen on (it cannot announce a port it picked
+/// itself); both listeners are held until both ports are known, so they differ.
+fn free_ports() -> [u16; 2] {
+    let listeners = [(); 2].map(|()| TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|l| l.local_addr().unwrap().port())
+}
+
+/// nginx's access log when it is on: the `combined` format into the run directory, buffered
+/// as a production server's is (a write per 64 KiB of lines, or per second when quieter),
+/// rather than Debian's default of a `write(2)` per request. 64 KiB is also the buffer the
+/// example server's log writer fills before a write, so the two pay alike per line.
+pub const NGINX_ACCESS_LOG: &str = "combined buffer=64k flush=1s";
+
+/// nginx's configuration for `spec` from the template: `/video` the data file with sendfile
 /// off or on, or `/media/` the tree (sendfile off as in the main comparison) with
-/// `open_file_cache` off or on.
-fn nginx_conf(kind: Kind, dir: &Path, port: u16, path: &Path) -> String {
+/// `open_file_cache` off or on; the access log on (buffered, into `dir`) or off; and with
+/// `h2_port`, a second listener there speaking HTTP/2 (h2c prior knowledge).
+fn nginx_conf(
+    spec: &ServerSpec,
+    dir: &Path,
+    port: u16,
+    h2_port: Option<u16>,
+    path: &Path,
+) -> String {
     let path = path.to_str().unwrap();
-    let (sendfile, location) = match kind {
+    let (sendfile, location) = match spec.kind {
         Kind::Nginx { sendfile } => (
             sendfile,
             format!(
@@ -167,9 +198,19 @@ fn nginx_conf(kind: Kind, dir: &Path, port: u16, path: &Path) -> String {
         }
         _ => unreachable!("not nginx"),
     };
+    let access_log = match spec.access_log {
+        AccessLog::On => format!(
+            "access_log {}/access.log {NGINX_ACCESS_LOG};",
+            dir.display()
+        ),
+        AccessLog::Off | AccessLog::Absent => "access_log off;".into(),
+    };
+    let listen_h2 = h2_port.map_or(String::new(), |p| format!("listen 127.0.0.1:{p} http2;"));
     include_str!("../support/nginx.conf.template")
         .replace("{{PREFIX}}", dir.to_str().unwrap())
         .replace("{{PORT}}", &port.to_string())
+        .replace("{{ACCESS_LOG}}", &access_log)
+        .replace("{{LISTEN_H2}}", &listen_h2)
         .replace("{{SENDFILE}}", if sendfile { "on" } else { "off" })
         .replace("{{LOCATION}}", &location)
 }

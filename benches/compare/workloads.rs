@@ -1,6 +1,7 @@
-//! The workloads of issue 5, one function each: what load runs against the server and which
-//! figures each records into the sample (W5, CPU per GiB streamed, comes from W1's run; W7
-//! runs against the many-files tree).
+//! The workloads of issues 5, 12 and 14, one function each: what load runs against the server
+//! and which figures each records into the sample, the server's CPU per GiB or per request
+//! among them (W5, CPU per GiB streamed, comes from W1's run; W6 is HTTP/2 with h2load, in two
+//! parts, W6s and W6r; W7 runs against the many-files tree).
 
 use std::io::Read;
 use std::process::Stdio;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::children::{track, untrack};
 use crate::config::Config;
-use crate::load::{client_role, own_load, wrk, wrk_many_files};
+use crate::load::{client_role, h2load, own_load, wrk, wrk_many_files};
 use crate::meter::{status_mib, Meter};
 use crate::report::Sample;
 use crate::servers::Running;
@@ -44,6 +45,7 @@ pub fn w2(config: &Config, running: &Running, sample: &mut Sample) {
     );
     let bytes = result["body_bytes"].as_f64().unwrap_or(0.0);
     sample.set("w2_cpu_s_per_gib", server_cpu / (bytes / GIB));
+    sample.set("w2_cpu_us_per_req", 1e6 * server_cpu / requests.max(1.0));
     sample.set("w2_peak_rss_mib", status_mib(running.pid(), "VmHWM"));
 }
 
@@ -119,7 +121,7 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         .unwrap();
     let _ = child.wait();
     untrack(child.id());
-    meter.finish(sample, "w4");
+    let server_cpu = meter.finish(sample, "w4");
     let result: serde_json::Value =
         serde_json::from_str(out.lines().last().unwrap_or("{}")).unwrap_or_default();
     let f = |k: &str| result[k].as_f64().unwrap_or(0.0);
@@ -130,6 +132,9 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         "w4_slow_kib_s",
         f("read_bytes") / 1024.0 / config.w4_secs / (config.w4_conns as f64 / 2.0),
     );
+    // Per GiB the reading clients took: the bytes queued in the stalled clients' socket
+    // buffers are not counted, so this is an upper bound, comparable between servers.
+    sample.set("w4_cpu_s_per_gib", server_cpu / (f("read_bytes") / GIB));
     std::thread::sleep(Duration::from_secs_f64(config.w4_settle_secs));
     sample.set("w4_rss_after_close_mib", status_mib(pid, "VmRSS"));
 }
@@ -145,4 +150,64 @@ pub fn w7(config: &Config, running: &Running, sample: &mut Sample) {
     sample.set("w7_p50_ms", r.p50_ms);
     sample.set("w7_errors", r.errors);
     sample.set("w7_cpu_us_per_req", 1e6 * server_cpu / r.requests.max(1.0));
+}
+
+/// W6s's range length: 16 MiB, a long stream as a video player asks for.
+const W6_STREAM_LEN: u64 = 16 * MIB;
+
+/// W6r's range length, as W3's.
+const W6_SMALL_LEN: u64 = 4096;
+
+/// W6's one fixed range of `len` bytes (h2load cannot vary a header per request): in the
+/// middle of the file, away from its first pages (which every readiness check reads), with
+/// the short range starting off a page boundary as most of W3's random ones do.
+fn w6_range(file_size: u64, len: u64) -> String {
+    let len = len.min(file_size);
+    let middle = (file_size - len) / 2 / 4096 * 4096;
+    let first = if len < 65536 {
+        (middle + 1000).min(file_size - len)
+    } else {
+        middle
+    };
+    format!("bytes={first}-{}", first + len - 1)
+}
+
+/// W6s: HTTP/2 streaming, h2load with 4 connections × 8 streams, each request a 16 MiB range.
+pub fn w6s(config: &Config, running: &Running, sample: &mut Sample) {
+    w6(config, running, sample, "w6s", 8, W6_STREAM_LEN);
+}
+
+/// W6r: HTTP/2 small ranges, h2load with 4 connections × 16 streams, each request 4 KiB.
+pub fn w6r(config: &Config, running: &Running, sample: &mut Sample) {
+    w6(config, running, sample, "w6r", 16, W6_SMALL_LEN);
+}
+
+/// One W6 run, its figures under `prefix`: MB/s of body, req/s of complete 2xx answers, the
+/// server's CPU per GiB and per request, and the errors (non-2xx answers, failed requests).
+fn w6(
+    config: &Config,
+    running: &Running,
+    sample: &mut Sample,
+    prefix: &str,
+    streams: usize,
+    len: u64,
+) {
+    let range = w6_range(config.file_size, len);
+    let meter = Meter::start(running.pid());
+    let r = h2load(config, running, 4, streams, &range);
+    let server_cpu = meter.finish(sample, prefix);
+    let key = |name: &str| format!("{prefix}_{name}");
+    sample.set(&key("mb_s"), r.data_bytes / r.duration_s / 1e6);
+    sample.set(&key("req_s"), r.succeeded / r.duration_s);
+    sample.set(&key("cpu_s_per_gib"), server_cpu / (r.data_bytes / GIB));
+    sample.set(
+        &key("cpu_us_per_req"),
+        1e6 * server_cpu / r.succeeded.max(1.0),
+    );
+    sample.set(&key("errors"), r.non_2xx + r.errored);
+    // No answer at all is an error too, not a run that measured nothing.
+    if r.succeeded == 0.0 {
+        sample.set(&key("errors"), r.non_2xx + r.errored + 1.0);
+    }
+    sample.set(&key("peak_rss_mib"), status_mib(running.pid(), "VmHWM"));
 }
