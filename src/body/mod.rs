@@ -173,7 +173,9 @@ mod tests {
         )
     }
 
-    fn poll_once(body: &mut RangeBody<Pattern>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_once<R: RegionReader>(
+        body: &mut RangeBody<R>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let waker = std::task::Waker::noop();
         Pin::new(body).poll_frame(&mut Context::from_waker(waker))
     }
@@ -236,6 +238,40 @@ mod tests {
         }
         assert!(body.is_end_stream());
         assert!(matches!(poll_once(&mut body), Poll::Ready(None)));
+    }
+
+    /// [`Pattern`] that counts its reads.
+    #[derive(Clone)]
+    struct Counted(Pattern, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl SourceReader for Counted {
+        type Read = Ready<Result<Bytes, Error>>;
+        fn read_at(&self, offset: u64, len: usize) -> Self::Read {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.read_at(offset, len)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_body_reads_nothing_it_may_not_yet_send() {
+        use crate::rate::{RateLimit, Throttle};
+        let reads = std::sync::Arc::default();
+        let reader = Counted(Pattern(1 << 20), std::sync::Arc::clone(&reads));
+        // 4 KiB frames at 4 KiB/s, read ahead allowed: each frame after the first waits 1 s.
+        let throttle = Throttle::new(RateLimit::new(4096));
+        let config = ReadConfig::new(4096, 4, None);
+        let mut body = RangeBody::regions(reader, vec![region(0, 40_960)], config, throttle);
+        let start = tokio::time::Instant::now();
+        for sent in 1..=10 {
+            let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(frame.len(), 4096);
+            // While the body waits for its next turn, nothing more has been read.
+            if sent < 10 {
+                assert!(poll_once(&mut body).is_pending());
+            }
+            assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), sent);
+        }
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(9));
     }
 
     #[test]
