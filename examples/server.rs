@@ -7,6 +7,9 @@
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
 //!                                      [--read-ahead FRAMES]
 //! ```
+//!
+//! Built with `--features metrics`, `--metrics-addr HOST:PORT` serves the library's metrics in
+//! Prometheus text format at `http://HOST:PORT/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -33,6 +36,8 @@ mod access_log;
 #[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
+#[path = "support/metrics_endpoint.rs"]
+mod metrics_endpoint;
 #[path = "support/startup.rs"]
 mod startup;
 #[path = "support/watchdog.rs"]
@@ -78,6 +83,10 @@ struct Args {
     /// stopped reading) before the connection is closed.
     #[arg(long, default_value_t = 60)]
     send_timeout: u64,
+    /// Serve metrics in Prometheus text format at http://HOST:PORT/metrics (off by default;
+    /// needs the server built with `--features metrics`).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// `--frame-size` within the bounds the library takes. Clamped rather than refused, because
@@ -124,6 +133,11 @@ async fn main() {
             App::new(&video, &args)
         }
     };
+    // Before the media listener, so that a refused flag or a busy port fails first.
+    let metrics_addr = match args.metrics_addr {
+        Some(addr) => Some(metrics_endpoint::start(addr).await),
+        None => None,
+    };
     let (listener, addr) = bind(args.addr).await;
     let shutdown = shutdown_signal();
     let limits = Limits {
@@ -132,7 +146,11 @@ async fn main() {
         idle: Duration::from_secs(args.idle_timeout),
         send: Duration::from_secs(args.send_timeout),
     };
+    // The `serving` line first: scripts read the media address from the first line.
     println!("serving {} at http://{addr}/", video.display());
+    if let Some(metrics_addr) = metrics_addr {
+        println!("metrics at http://{metrics_addr}/metrics");
+    }
     serve(listener, app, limits, shutdown).await;
 }
 
