@@ -7,6 +7,9 @@ use std::process::{Command, Stdio};
 
 use crate::{env, MIB};
 
+/// Our server built with the `metrics` feature and exporting them (`--metrics-addr`).
+pub const METRICS_SERVER: &str = "tower-range-metrics";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub quick: bool,
@@ -41,6 +44,9 @@ pub struct ServerSpec {
     pub env: Vec<(String, String)>,
     /// Another build of the example server (`bin:=PATH` in `BENCH_VARIANTS`).
     pub binary: Option<PathBuf>,
+    /// The example server built with these cargo features (a comma list; `features:=LIST`
+    /// in `BENCH_VARIANTS`), which the bench builds and copies aside.
+    pub features: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,9 +92,24 @@ impl Config {
             ServerSpec {
                 name: "tower-range".into(),
                 kind: Kind::Ours,
-                args: ours_args,
+                args: ours_args.clone(),
                 env: vec![("RUST_LOG".into(), ours_log.clone())],
                 binary: None,
+                features: None,
+            },
+            // The same with the library's metrics recorded and exported (not scraped), for the
+            // cost of metrics against `tower-range` in one interleaved run. Not run by default.
+            ServerSpec {
+                name: METRICS_SERVER.into(),
+                kind: Kind::Ours,
+                args: [
+                    &ours_args[..],
+                    &["--metrics-addr".into(), "127.0.0.1:0".into()],
+                ]
+                .concat(),
+                env: vec![("RUST_LOG".into(), ours_log.clone())],
+                binary: None,
+                features: Some("metrics".into()),
             },
             ServerSpec {
                 name: "tower-http".into(),
@@ -96,6 +117,7 @@ impl Config {
                 args: vec![],
                 env: vec![],
                 binary: None,
+                features: None,
             },
             ServerSpec {
                 name: "nginx-sendfile-off".into(),
@@ -103,6 +125,7 @@ impl Config {
                 args: vec![],
                 env: vec![],
                 binary: None,
+                features: None,
             },
             ServerSpec {
                 name: "nginx-sendfile-on".into(),
@@ -110,6 +133,7 @@ impl Config {
                 args: vec![],
                 env: vec![],
                 binary: None,
+                features: None,
             },
             ServerSpec {
                 name: "nginx-files-cache-off".into(),
@@ -119,6 +143,7 @@ impl Config {
                 args: vec![],
                 env: vec![],
                 binary: None,
+                features: None,
             },
             ServerSpec {
                 name: "nginx-files-cache-on".into(),
@@ -128,6 +153,7 @@ impl Config {
                 args: vec![],
                 env: vec![],
                 binary: None,
+                features: None,
             },
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
@@ -138,11 +164,14 @@ impl Config {
             let mut env_vars = vec![("RUST_LOG".to_string(), ours_log.clone())];
             let mut cli = Vec::new();
             let mut binary = None;
+            let mut features = None;
             for word in args.split_whitespace() {
                 // `KEY:=VALUE` words set environment variables of the server, `bin:=PATH`
-                // runs another build of the example server.
+                // runs another build of the example server, `features:=LIST` a build with
+                // these cargo features.
                 match word.split_once(":=") {
                     Some(("bin", path)) => binary = Some(PathBuf::from(path)),
+                    Some(("features", list)) => features = Some(list.to_string()),
                     Some((k, v)) => env_vars.push((k.into(), v.into())),
                     None => cli.push(word.to_string()),
                 }
@@ -153,6 +182,7 @@ impl Config {
                 args: cli,
                 env: env_vars,
                 binary,
+                features,
             });
         }
         let workloads: Vec<String> = env::value("BENCH_WORKLOADS")
@@ -167,6 +197,7 @@ impl Config {
         let default_servers: Vec<String> = all
             .iter()
             .filter(|s| match s.kind {
+                _ if s.name == METRICS_SERVER => false,
                 Kind::Nginx { .. } => nginx,
                 Kind::NginxFiles { .. } => nginx && w7,
                 _ => true,
