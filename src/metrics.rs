@@ -9,9 +9,9 @@
 //! or a read-ahead frame that began before the recorder would be subtracted without having
 //! been added.
 //!
-//! Call [`describe`] once after installing the recorder to give each metric its help text and
-//! unit. Labels take values from small fixed sets (never a path or a client address), so the
-//! number of series stays bounded.
+//! Call `describe()` (there with the feature) once after installing the recorder to give each
+//! metric its help text and unit. Labels take values from small fixed sets (never a path or a
+//! client address), so the number of series stays bounded.
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
@@ -42,6 +42,21 @@ pub(crate) enum BodyOutcome {
 
 /// Gives every metric its help text and unit. Call it once after installing the recorder;
 /// without a recorder it does nothing.
+///
+/// ```no_run
+/// use metrics_exporter_prometheus::PrometheusBuilder;
+///
+/// // Buckets rather than summaries, so that several replicas can be added up.
+/// let prometheus = PrometheusBuilder::new()
+///     .set_buckets(&[0.001, 0.01, 0.1, 1.0, 10.0])
+///     .unwrap()
+///     .install_recorder()
+///     .unwrap();
+/// tower_range::metrics::describe();
+/// // Serve `prometheus.render()` at /metrics; call `prometheus.run_upkeep()` every few
+/// // seconds.
+/// # let _ = prometheus;
+/// ```
 #[cfg(feature = "metrics")]
 pub fn describe() {
     use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
