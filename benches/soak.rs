@@ -69,6 +69,8 @@ mod atomic_file;
 mod env;
 #[path = "support/example_server.rs"]
 mod example_server;
+#[path = "support/nofile.rs"]
+mod nofile;
 #[path = "support/procfs.rs"]
 mod procfs;
 #[path = "support/splitmix.rs"]

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
-//!                                      [--read-ahead FRAMES]
+//!                                      [--read-ahead FRAMES] [--limit-rate BYTES]
+//!                                      [--limit-rate-after BYTES] [--cors-origin ORIGIN]...
 //! ```
 //!
 //! Built with `--features metrics`, `--metrics-addr HOST:PORT` serves the library's metrics in
@@ -33,6 +34,8 @@ use tower::Service;
 
 #[path = "support/access_log.rs"]
 mod access_log;
+#[path = "support/cors.rs"]
+mod cors;
 #[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
@@ -44,6 +47,7 @@ mod startup;
 mod watchdog;
 use access_log::{Logged, RequestLog};
 use startup::{bind, check_file, init_tracing, sample_video, shutdown_signal};
+use tower_range::rate::RateLimit;
 use tower_range::source::{FileReader, MemoryReader};
 use tower_range::{
     content_type_for_path, FileSource, MemorySource, RangeBody, RangeFileService, RangeService,
@@ -79,14 +83,50 @@ struct Args {
     /// request, and between keep-alive requests) before it is closed.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
-    /// Seconds a response may go without handing a byte to the connection (a client that
-    /// stopped reading) before the connection is closed.
+    /// Seconds a response may go without the connection taking its bytes (a client that
+    /// stopped reading) before the connection is closed; a response waiting on its rate
+    /// limit is not stalled.
     #[arg(long, default_value_t = 60)]
     send_timeout: u64,
+    /// Limits each media response to this many bytes a second after `--limit-rate-after`
+    /// (nginx's `limit_rate`; `k`, `m`, `g` suffixes are 1024-multiples; 0 is no limit).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    limit_rate: u64,
+    /// Sends this many bytes of each media response at full speed before `--limit-rate`
+    /// applies (nginx's `limit_rate_after`).
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    limit_rate_after: u64,
+    /// Lets pages on ORIGIN (`scheme://host[:port]`) play the media cross-origin
+    /// (`<video crossorigin>`, `<track>`, `fetch`): CORS headers on every answer, `OPTIONS`
+    /// preflights answered. Repeatable; `*` allows any origin. Off by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
     /// Serve metrics in Prometheus text format at http://HOST:PORT/metrics (off by default;
     /// needs the server built with `--features metrics`).
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+}
+
+/// A size as nginx writes it: bytes, or with a `k`, `m` or `g` suffix (1024-multiples).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 'b'),
+    };
+    let scale: u64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        _ => return Err(format!("{text}: the unit must be k, m or g")),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text}: not a size (e.g. 500k)"))?;
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text}: too large"))
 }
 
 /// `--frame-size` within the bounds the library takes. Clamped rather than refused, because
@@ -105,6 +145,7 @@ fn configure<R>(service: RangeService<R>, args: &Args, budget: ReadAheadBudget) 
         .frame_size(bounded_frame_size(args.frame_size))
         .read_ahead(args.read_ahead)
         .read_ahead_budget(budget)
+        .rate_limit(RateLimit::new(args.limit_rate).after(args.limit_rate_after))
 }
 
 /// The most an HTTP/1 request head may weigh (hyper also caps it at 100 header fields), and
@@ -120,10 +161,18 @@ const HTTP2_MAX_STREAMS: u32 = 128;
 /// How long streams may run on after Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-#[tokio::main]
-async fn main() {
-    init_tracing("info");
-    let args = Args::parse();
+fn main() {
+    // Dropped last, after the runtime: the runtime drops the connections still open at the
+    // end of the grace period, and their access-log lines are written when this guard goes.
+    let log = init_tracing("info");
+    let runtime = tokio::runtime::Runtime::new()
+        .unwrap_or_else(|error| startup::fail(&format!("cannot start the runtime: {error}")));
+    runtime.block_on(run(Args::parse()));
+    drop(runtime);
+    drop(log);
+}
+
+async fn run(args: Args) {
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.
     let app = match video.is_dir() {
@@ -224,13 +273,20 @@ async fn serve(
     }
 }
 
-/// The whole stack: routes `/` and `/video` (or `/media/…`), logs each request when its body
-/// ends.
+/// The whole stack: logs each request when its body ends and reports to the connection's
+/// watchdog; then the CORS layer when `--cors-origin` is given (so that its preflights are
+/// logged too), then the routes.
 #[derive(Clone)]
 struct App {
+    routes: cors::MaybeCors<Routes>,
+    activity: Option<Arc<Activity>>,
+}
+
+/// The routes: `/` and `/video` (or `/media/…`).
+#[derive(Clone)]
+struct Routes {
     page: RangeFileService<MemorySource>,
     media: Media,
-    activity: Option<Arc<Activity>>,
 }
 
 /// What the server serves besides its page.
@@ -243,7 +299,8 @@ enum Media {
     Library(tower_range::dir::RangeDirService),
 }
 
-type RouteBody = Either<RangeBody<MemoryReader>, RangeBody<FileReader>>;
+/// The page's body or the media's; or none, for the preflights the CORS layer answers.
+type RouteBody = cors::OrEmpty<Either<RangeBody<MemoryReader>, RangeBody<FileReader>>>;
 
 impl App {
     fn new(video: &std::path::Path, args: &Args) -> Self {
@@ -271,12 +328,20 @@ impl App {
         })
     }
 
-    /// The page (revalidated on every load) and the media, sharing one read-ahead budget.
+    /// The page (revalidated on every load) and the media, sharing one read-ahead budget;
+    /// the CORS layer in front when `--cors-origin` is given.
     fn assemble(html: String, args: &Args, media: impl FnOnce(ReadAheadBudget) -> Media) -> Self {
+        let cors = cors::layer(&args.cors_origins).unwrap_or_else(|error| startup::fail(&error));
+        if cors.is_some() {
+            tracing::info!(
+                "cross-origin requests allowed from {}",
+                args.cors_origins.join(", ")
+            );
+        }
         let budget = ReadAheadBudget::new(args.read_ahead_budget);
         let page = MemorySource::new(html)
             .with_content_type(HeaderValue::from_static("text/html; charset=utf-8"));
-        Self {
+        let routes = Routes {
             page: RangeFileService::from_source(page)
                 .header(
                     http::header::CACHE_CONTROL,
@@ -284,6 +349,9 @@ impl App {
                 )
                 .read_ahead_budget(budget.clone()),
             media: media(budget),
+        };
+        Self {
+            routes: cors::in_front(cors.as_ref(), routes),
             activity: None,
         }
     }
@@ -322,8 +390,8 @@ impl Service<Request<Incoming>> for App {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
@@ -333,37 +401,62 @@ impl Service<Request<Incoming>> for App {
         // Built only when the access log is on: a server with it off pays nothing for it.
         let log = tracing::enabled!(target: "access", tracing::Level::INFO)
             .then(|| Arc::new(RequestLog::of(&request)));
-        let mut app = self.clone();
+        let routed = self.routes.call(request);
+        let activity = self.activity.clone();
         Box::pin(async move {
-            let path = request.uri().path();
-            let response: Response<RouteBody> = match (&mut app.media, path) {
-                (_, "/" | "/index.html") => {
-                    let Ok(response) = app.page.call(request).await;
-                    response.map(Either::Left)
-                }
-                (Media::Video(video), "/video") => {
-                    let Ok(response) = video.call(request).await;
-                    response.map(Either::Right)
-                }
-                #[cfg(unix)]
-                (Media::Library(media), _)
-                    if path
-                        .strip_prefix(library::MEDIA_PREFIX)
-                        .is_some_and(|rest| rest.starts_with('/')) =>
-                {
-                    let Ok(response) = media.call(strip_prefix(request)).await;
-                    response.map(Either::Right)
-                }
-                _ => {
-                    let mut response =
-                        Response::new(Either::Right(RangeBody::from_bytes("not found\n")));
-                    *response.status_mut() = StatusCode::NOT_FOUND;
-                    response
-                }
-            };
+            let Ok(response) = routed.await;
             let status = response.status();
-            Ok(response.map(|body| Logged::new(body, log, status, app.activity)))
+            Ok(response.map(|body| Logged::new(body, log, status, activity)))
         })
+    }
+}
+
+/// What a route answers, boxed: each route has a future of its own type.
+type RouteFuture = Pin<Box<dyn Future<Output = Result<Response<RouteBody>, Infallible>> + Send>>;
+
+/// A route's answer, its body made a [`RouteBody`].
+fn routed<B: 'static, F>(
+    answer: F,
+    body: fn(B) -> Either<RangeBody<MemoryReader>, RangeBody<FileReader>>,
+) -> RouteFuture
+where
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+{
+    Box::pin(async move {
+        let Ok(response) = answer.await;
+        Ok(response.map(|b| cors::OrEmpty::new(body(b))))
+    })
+}
+
+impl Service<Request<Incoming>> for Routes {
+    type Response = Response<RouteBody>;
+    type Error = Infallible;
+    type Future = RouteFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let path = request.uri().path();
+        match (&mut self.media, path) {
+            (_, "/" | "/index.html") => routed(self.page.call(request), Either::Left),
+            (Media::Video(video), "/video") => routed(video.call(request), Either::Right),
+            #[cfg(unix)]
+            (Media::Library(media), _)
+                if path
+                    .strip_prefix(library::MEDIA_PREFIX)
+                    .is_some_and(|rest| rest.starts_with('/')) =>
+            {
+                routed(media.call(strip_prefix(request)), Either::Right)
+            }
+            _ => {
+                let body = Either::Right(RangeBody::from_bytes("not found\n"));
+                let mut response = Response::new(cors::OrEmpty::new(body));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                Box::pin(std::future::ready(Ok(response)))
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -159,6 +159,46 @@ fn ctrl_c_stops_the_server() {
         .expect("still running 10 s after SIGINT");
     assert!(status.success(), "{status}");
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_access_lines_of_streams_cut_at_shutdown_are_written() {
+    // A stream that never reads outlives the 10 s grace period: the runtime drops it as the
+    // server exits, and its line is logged then, after the writer's queue was last drained.
+    let video = temp_file("shutdown_log", "big.mp4", &content(64 * 1024 * 1024));
+    let server = start(&[video.to_str().unwrap()]);
+    let (head, body) = get(server.addr, "/video", &[("Range", "bytes=0-9")]);
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(body.len(), 10);
+    let mut stalled = std::net::TcpStream::connect(server.addr).unwrap();
+    stalled
+        .write_all(b"GET /video HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 1];
+    stalled.read_exact(&mut first).unwrap();
+    let status = server_stop_after_grace(server);
+    let lines: Vec<&str> = status.lines().filter(|l| l.contains("access:")).collect();
+    assert_eq!(lines.len(), 2, "{status}");
+    assert!(
+        lines[0].contains("status=206 bytes=10 complete"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("status=200") && lines[1].contains("aborted"),
+        "the cut stream's line: {}",
+        lines[1]
+    );
+    drop(stalled);
+}
+
+/// Stops `server` with SIGTERM and waits past its grace period; returns its stderr.
+fn server_stop_after_grace(server: Server) -> String {
+    let (status, stderr) = server.stop_with_stderr(libc::SIGTERM, Duration::from_secs(20));
+    let status = status.expect("still running 20 s after SIGTERM");
+    assert!(status.success(), "{status}");
+    stderr
 }
 
 /// Starts the server with short timeouts on a 64 MiB file (too big to sit in socket buffers).

@@ -14,15 +14,28 @@ pub fn sample_video() -> PathBuf {
 }
 
 /// Logs to stderr with `RUST_LOG`, or `default` when it is unset; colours only on a terminal.
-pub fn init_tracing(default: &str) {
+///
+/// Lines are formatted where they are logged and written by a thread of their own
+/// (`tracing-appender`'s non-blocking writer) in batches: the thread takes every line queued,
+/// writes them through one buffer and flushes when the queue is empty, so a request never
+/// waits on a write to stderr and a busy server makes one write for many lines. When the
+/// queue is full, logging waits instead of dropping the line (the writer's default is to
+/// drop). Keep the guard until the runtime is gone: lines logged while the runtime drops its
+/// last connections are written when the guard is dropped.
+pub fn init_tracing(default: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(stderr);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default.into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    guard
 }
 
 /// Exits with status 1 and one line on stderr.

@@ -11,6 +11,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
+use self::header_values::{content_range, content_range_unsatisfied, http_date};
 use self::multipart::multipart_body;
 use crate::metadata::Metadata;
 use crate::open_error::OpenErrorKind;
@@ -35,7 +36,7 @@ impl Default for PlanOptions {
         Self {
             max_ranges: DEFAULT_MAX_RANGES,
             content_type: None,
-            extra_headers: HeaderMap::new(),
+            extra_headers: HeaderMap::with_capacity(HEADERS),
         }
     }
 }
@@ -148,7 +149,7 @@ pub fn plan(
     let honor_range = match evaluate(method, headers, &validators) {
         Decision::Proceed { honor_range } => honor_range,
         Decision::NotModified => {
-            let mut headers = HeaderMap::new();
+            let mut headers = HeaderMap::with_capacity(HEADERS);
             validator_headers(&mut headers, &validators);
             extend(&mut headers, &options.extra_headers);
             extend(&mut headers, metadata.headers());
@@ -192,7 +193,7 @@ pub fn plan(
         Some([region]) => {
             let mut plan = ResponsePlan {
                 status: StatusCode::PARTIAL_CONTENT,
-                headers: HeaderMap::new(),
+                headers: HeaderMap::with_capacity(HEADERS),
                 body: vec![Segment::Region(*region)],
             };
             plan.headers.insert(CONTENT_TYPE, content_type);
@@ -214,7 +215,7 @@ pub fn plan(
             } else {
                 let mut plan = ResponsePlan {
                     status: StatusCode::PARTIAL_CONTENT,
-                    headers: HeaderMap::new(),
+                    headers: HeaderMap::with_capacity(HEADERS),
                     body,
                 };
                 let multipart = format!("multipart/byteranges; boundary={boundary}");
@@ -254,7 +255,7 @@ fn range_header(headers: &HeaderMap, max_ranges: usize) -> Option<RangeHeader> {
 }
 
 fn full(len: u64, content_type: HeaderValue) -> ResponsePlan {
-    let mut headers = HeaderMap::new();
+    let mut headers = HeaderMap::with_capacity(HEADERS);
     headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     ResponsePlan {
@@ -272,13 +273,13 @@ fn validator_headers(headers: &mut HeaderMap, validators: &Validators) {
         headers.insert(ETAG, etag.to_header_value());
     }
     if let Some(modified) = validators.last_modified() {
-        let date = httpdate::fmt_http_date(modified);
-        headers.insert(
-            LAST_MODIFIED,
-            HeaderValue::from_str(&date).expect("an HTTP-date is a valid header value"),
-        );
+        headers.insert(LAST_MODIFIED, http_date(modified));
     }
 }
+
+/// Room for the headers of an answer (the planner's six and a few extra) without the map
+/// growing: a grow rehashes every header already in it.
+const HEADERS: usize = 12;
 
 /// The headers the planner sets itself: an extra value of one would contradict the answer.
 pub const OWNED_HEADERS: [HeaderName; 7] = [
@@ -300,15 +301,6 @@ fn extend(headers: &mut HeaderMap, extra: &HeaderMap) {
     }
 }
 
-fn content_range(region: Region, len: u64) -> HeaderValue {
-    let text = format!("bytes {}-{}/{}", region.start(), region.last(), len);
-    HeaderValue::from_str(&text).expect("digits are a valid header value")
-}
-
-fn content_range_unsatisfied(len: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("bytes */{len}")).expect("digits are a valid header value")
-}
-
 /// The number of bytes `segments` send.
 pub(crate) fn segments_len(segments: &[Segment]) -> u64 {
     segments
@@ -320,6 +312,7 @@ pub(crate) fn segments_len(segments: &[Segment]) -> u64 {
         .sum()
 }
 
+mod header_values;
 mod multipart;
 #[cfg(test)]
 mod tests;

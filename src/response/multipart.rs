@@ -3,7 +3,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderValue;
 
-use super::{content_range, Segment};
+use super::header_values::content_range;
+use super::Segment;
 use crate::range::Region;
 
 /// The `multipart/byteranges` body (RFC 9110 §14.6): each part's framing as bytes, followed

@@ -129,6 +129,36 @@ impl Page<'_> {
         }
     }
 
+    /// Polls the JavaScript expression `condition` (on this page, which may read the element
+    /// as `el`) until it is truthy, and returns its value; fails after [`STEP_TIMEOUT`] with
+    /// its last value and the element's state. Unlike [`Page::wait`], a media error is no
+    /// failure here: it may be what the test waits for.
+    pub async fn wait_until(&self, what: &str, condition: &str) -> Value {
+        let script = format!("const el = {}; return ({condition});", self.element);
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let value = self.js(&script).await;
+            let truthy = match &value {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(_) | Value::Object(_) => true,
+            };
+            if truthy {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {STEP_TIMEOUT:?} waiting for {what} ({condition}): last {value}\nstate: {}\nserver:\n{}",
+                    self.state().await.raw,
+                    self.server.stderr_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Draws the current frame on a canvas and measures how much its pixels vary.
     pub async fn frame_stats(&self) -> Value {
         let el = &self.element;

@@ -139,6 +139,20 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// The status and headers, and only the length of the body, for assertion messages.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} {} {:?} ({} body bytes)",
+            self.version,
+            self.status,
+            self.headers,
+            self.body.len()
+        )
+    }
+}
+
 impl Reply {
     /// Header value as text, for assertions.
     pub fn header(&self, name: &str) -> Option<&str> {

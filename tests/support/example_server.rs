@@ -285,6 +285,16 @@ impl Server {
         self.signal_and_wait(signal, timeout)
     }
 
+    /// [`Server::stop_with`], and everything the program wrote to stderr until it exited.
+    pub fn stop_with_stderr(
+        mut self,
+        signal: i32,
+        timeout: Duration,
+    ) -> (Option<ExitStatus>, String) {
+        let status = self.signal_and_wait(signal, timeout);
+        (status, self.stderr_text())
+    }
+
     /// [`Server::stop_with`] for async tests: waited for on a blocking thread, so that the
     /// runtime goes on driving this side of the connections while the program shuts them down.
     pub async fn stop_with_async(self, signal: i32, timeout: Duration) -> Option<ExitStatus> {

@@ -40,6 +40,22 @@ where
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    serve_on(listener, service);
+    addr
+}
+
+/// Serves `service` on a listener bound before (when its address must be known before the
+/// service can be made) until the test's runtime ends.
+pub fn serve_on<S, B>(listener: TcpListener, service: S)
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -54,7 +70,6 @@ where
             });
         }
     });
-    addr
 }
 
 /// Serves an axum `router` on 127.0.0.1:0 with `axum::serve`, as the examples do (not
