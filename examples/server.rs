@@ -8,6 +8,9 @@
 //!                                      [--read-ahead FRAMES] [--limit-rate BYTES]
 //!                                      [--limit-rate-after BYTES] [--cors-origin ORIGIN]...
 //! ```
+//!
+//! Built with `--features metrics`, `--metrics-addr HOST:PORT` serves the library's metrics in
+//! Prometheus text format at `http://HOST:PORT/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,6 +39,8 @@ mod cors;
 #[cfg(unix)]
 #[path = "support/library.rs"]
 mod library;
+#[path = "support/metrics_endpoint.rs"]
+mod metrics_endpoint;
 #[path = "support/startup.rs"]
 mod startup;
 #[path = "support/watchdog.rs"]
@@ -96,6 +101,10 @@ struct Args {
     /// preflights answered. Repeatable; `*` allows any origin. Off by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Serve metrics in Prometheus text format at http://HOST:PORT/metrics (off by default;
+    /// needs the server built with `--features metrics`).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// A size as nginx writes it: bytes, or with a `k`, `m` or `g` suffix (1024-multiples).
@@ -173,6 +182,11 @@ async fn run(args: Args) {
             App::new(&video, &args)
         }
     };
+    // Before the media listener, so that a refused flag or a busy port fails first.
+    let metrics_addr = match args.metrics_addr {
+        Some(addr) => Some(metrics_endpoint::start(addr).await),
+        None => None,
+    };
     let (listener, addr) = bind(args.addr).await;
     let shutdown = shutdown_signal();
     let limits = Limits {
@@ -181,7 +195,11 @@ async fn run(args: Args) {
         idle: Duration::from_secs(args.idle_timeout),
         send: Duration::from_secs(args.send_timeout),
     };
+    // The `serving` line first: scripts read the media address from the first line.
     println!("serving {} at http://{addr}/", video.display());
+    if let Some(metrics_addr) = metrics_addr {
+        println!("metrics at http://{metrics_addr}/metrics");
+    }
     serve(listener, app, limits, shutdown).await;
 }
 

@@ -54,6 +54,7 @@ impl ReadAheadBudget {
                 available.checked_sub(bytes)
             })
             .ok()?;
+        crate::metrics::read_ahead_taken(bytes);
         Some(BudgetPermit {
             inner: self.inner.clone(),
             bytes,
@@ -79,6 +80,7 @@ pub(crate) struct BudgetPermit {
 impl Drop for BudgetPermit {
     fn drop(&mut self) {
         self.inner.available.fetch_add(self.bytes, Ordering::AcqRel);
+        crate::metrics::read_ahead_released(self.bytes);
     }
 }
 
@@ -114,5 +116,25 @@ mod tests {
         let clone = budget.clone();
         let _permit = clone.try_take(7).unwrap();
         assert_eq!(budget.available(), 3);
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn taking_and_giving_back_budget_moves_the_read_ahead_gauge() {
+        let recorded = crate::metrics::recorded::Recorded::default();
+        let gauge = || recorded.gauge("tower_range_read_ahead_bytes");
+        recorded.during(|| {
+            let budget = ReadAheadBudget::new(100);
+            let a = budget.try_take(60).unwrap();
+            let b = budget.try_take(30).unwrap();
+            assert_eq!(gauge(), 90.0);
+            // A refusal takes nothing.
+            assert!(budget.try_take(11).is_none());
+            assert_eq!(gauge(), 90.0);
+            drop(a);
+            assert_eq!(gauge(), 30.0);
+            drop(b);
+        });
+        assert_eq!(gauge(), 0.0);
     }
 }

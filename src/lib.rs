@@ -49,6 +49,7 @@ mod error;
 pub mod fallback;
 mod future;
 mod metadata;
+pub mod metrics;
 mod open_error;
 mod pipeline;
 pub mod preconditions;

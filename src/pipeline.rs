@@ -63,6 +63,7 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
     head: Parts,
 ) -> Outcome<R::Reader> {
     if head.method != Method::GET && head.method != Method::HEAD {
+        crate::metrics::request_answered(http::StatusCode::METHOD_NOT_ALLOWED);
         return Outcome::Answer(with_answer_headers(
             resolver,
             in_memory(method_not_allowed()),
@@ -83,6 +84,7 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
                 SystemTime::now(),
                 new_boundary,
             );
+            crate::metrics::request_answered(plan.status);
             let (mut parts, ()) = Response::new(()).into_parts();
             parts.status = plan.status;
             parts.headers = plan.headers;
@@ -137,6 +139,7 @@ pub(crate) fn miss<R: RegionReader>(head: &Parts, error: OpenError) -> Response<
         tracing::warn!(%error, path = head.uri.path(), "opening the representation failed");
     }
     let mut answer = open_failed(error.kind());
+    crate::metrics::request_answered(answer.status);
     if let Some(location) = error.location() {
         answer
             .headers
@@ -172,5 +175,60 @@ mod tests {
         let b = new_boundary();
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn every_answer_is_counted_by_its_status_and_timed_to_its_head() {
+        use tower_service::Service;
+
+        use crate::metrics::recorded::Recorded;
+        use crate::{MemorySource, RangeFileService};
+
+        let recorded = Recorded::default();
+        recorded.during(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut memory = RangeFileService::from_source(MemorySource::new("0123456789"));
+                let mut missing = RangeFileService::new("/nonexistent/tower-range/file");
+                let get = |headers: &[(http::HeaderName, &str)]| {
+                    let mut request = http::Request::get("/");
+                    for (name, value) in headers {
+                        request = request.header(name, *value);
+                    }
+                    request.body(()).unwrap()
+                };
+                let Ok(whole) = memory.call(get(&[])).await;
+                let etag = whole.headers()[http::header::ETAG]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let asked = [
+                    (get(&[(http::header::RANGE, "bytes=0-3")]), 206),
+                    (get(&[(http::header::IF_NONE_MATCH, &etag)]), 304),
+                    (get(&[(http::header::RANGE, "bytes=50-60")]), 416),
+                    (get(&[(http::header::RANGE, "bytes=2-3")]), 206),
+                ];
+                for (request, status) in asked {
+                    let Ok(response) = memory.call(request).await;
+                    assert_eq!(response.status(), status);
+                }
+                let post = http::Request::post("/").body(()).unwrap();
+                let Ok(response) = memory.call(post).await;
+                assert_eq!(response.status(), 405);
+                let Ok(response) = missing.call(get(&[])).await;
+                assert_eq!(response.status(), 404);
+            });
+        });
+        let by_status =
+            |status| recorded.counter("tower_range_requests_total", &[("status", status)]);
+        let counts = ["200", "206", "304", "404", "405", "416"].map(by_status);
+        assert_eq!(counts, [1, 2, 1, 1, 1, 1]);
+        let heads = recorded.histogram("tower_range_response_head_seconds");
+        assert_eq!(heads.len(), 7);
+        assert!(heads.iter().all(|seconds| *seconds >= 0.0));
     }
 }

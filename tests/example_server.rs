@@ -135,6 +135,20 @@ fn a_missing_video_exits_non_zero_with_one_line_before_binding() {
     );
 }
 
+#[test]
+fn metrics_addr_without_the_metrics_feature_exits_1_with_one_line() {
+    // `example_binary` builds the example with the default features, the metrics feature off.
+    let output = Command::new(example_binary("server"))
+        .args(["--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "it must not print a URL");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--features metrics"), "{stderr}");
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_server() {

@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use crate::{env, MIB};
 
+/// Our server built with the `metrics` feature and exporting them (`--metrics-addr`).
+pub const METRICS_SERVER: &str = "tower-range-metrics";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub quick: bool,
@@ -45,6 +48,9 @@ pub struct ServerSpec {
     /// Whether it writes a line per request, so that the report compares servers that log
     /// with servers that log, and the quiet ones with the quiet ones.
     pub access_log: AccessLog,
+    /// The example server built with these cargo features (a comma list; `features:=LIST`
+    /// in `BENCH_VARIANTS`), which the bench builds and copies aside.
+    pub features: Option<String>,
 }
 
 /// A server's access log in a run.
@@ -139,6 +145,7 @@ impl Config {
             env: vec![("RUST_LOG".into(), rust_log.into())],
             binary: None,
             access_log: AccessLog::of_rust_log(rust_log),
+            features: None,
         };
         let other = |name: &str, kind: Kind, access_log: AccessLog| ServerSpec {
             name: name.into(),
@@ -147,10 +154,22 @@ impl Config {
             env: vec![],
             binary: None,
             access_log,
+            features: None,
         };
         let mut all = vec![
             ours("tower-range", "info"),
             ours("tower-range-log-off", "warn"),
+            // `tower-range-log-off` with the library's metrics recorded and exported (not
+            // scraped): the cost of metrics against it in one interleaved run. Not run by default.
+            ServerSpec {
+                args: [
+                    &ours_args[..],
+                    &["--metrics-addr".into(), "127.0.0.1:0".into()],
+                ]
+                .concat(),
+                features: Some("metrics".into()),
+                ..ours(METRICS_SERVER, "warn")
+            },
             other("tower-http", Kind::TowerHttp, AccessLog::Absent),
             other(
                 "nginx-sendfile-off",
@@ -193,11 +212,14 @@ impl Config {
             let mut env_vars = vec![("RUST_LOG".to_string(), "warn".to_string())];
             let mut cli = Vec::new();
             let mut binary = None;
+            let mut features = None;
             for word in args.split_whitespace() {
                 // `KEY:=VALUE` words set environment variables of the server, `bin:=PATH`
-                // runs another build of the example server.
+                // runs another build of the example server, `features:=LIST` a build with
+                // these cargo features.
                 match word.split_once(":=") {
                     Some(("bin", path)) => binary = Some(PathBuf::from(path)),
+                    Some(("features", list)) => features = Some(list.to_string()),
                     Some((k, v)) => env_vars.push((k.into(), v.into())),
                     None => cli.push(word.to_string()),
                 }
@@ -216,6 +238,7 @@ impl Config {
                 env: env_vars,
                 binary,
                 access_log,
+                features,
             });
         }
         // `w6` is W6's two runs, streaming (`w6s`) and 4 KiB ranges (`w6r`), each of which
@@ -236,6 +259,7 @@ impl Config {
         let default_servers: Vec<String> = all
             .iter()
             .filter(|s| match s.kind {
+                _ if s.name == METRICS_SERVER => false,
                 Kind::Nginx { .. } => nginx,
                 Kind::NginxFiles { .. } => nginx && w7,
                 _ => true,

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::binaries;
 use crate::children::{pinned, track, untrack};
 use crate::config::{AccessLog, Config, Kind, ServerSpec};
 use crate::data_file::expected_bytes;
@@ -59,12 +60,13 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
     let examples = config.out_dir.join("bin");
     let mut running = match spec.kind {
         Kind::Ours | Kind::TowerHttp => {
-            let binary = spec.binary.clone().unwrap_or_else(|| {
-                examples.join(if spec.kind == Kind::Ours {
+            let binary = spec.binary.clone().unwrap_or_else(|| match &spec.features {
+                Some(features) => binaries::server_with_features(config, features),
+                None => examples.join(if spec.kind == Kind::Ours {
                     "server"
                 } else {
                     "peer_tower_http"
-                })
+                }),
             });
             let mut args = vec![
                 file.display().to_string(),

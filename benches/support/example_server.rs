@@ -17,10 +17,25 @@ pub fn build_examples(
     examples: &[&str],
     fallback_cargo: &str,
 ) -> std::io::Result<ExitStatus> {
+    build_examples_with_features(root, examples, None, fallback_cargo)
+}
+
+/// As [`build_examples`], with the crate's `features` (a comma list) on when given.
+pub fn build_examples_with_features(
+    root: &Path,
+    examples: &[&str],
+    features: Option<&str>,
+    fallback_cargo: &str,
+) -> std::io::Result<ExitStatus> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| fallback_cargo.to_string());
     Command::new(cargo)
         .args(["build", "--release"])
         .args(examples.iter().flat_map(|name| ["--example", name]))
+        .args(
+            features
+                .iter()
+                .flat_map(|features| ["--features", features]),
+        )
         .current_dir(root)
         .status()
 }

@@ -97,6 +97,9 @@ impl<R: RegionReader> Body for RangeBody<R> {
             Kind::InMemory(body) => Poll::Ready(body.next().map(Ok)),
             Kind::Regions(body) => body.poll_next(cx),
         };
+        if let Poll::Ready(Some(Ok(bytes))) = &polled {
+            crate::metrics::frame_sent(bytes.len());
+        }
         polled.map(|frame| frame.map(|result| result.map(Frame::data)))
     }
 
@@ -288,5 +291,92 @@ mod tests {
         assert_eq!(body.size_hint().exact(), Some(10));
         assert_eq!(next_data(&mut body), "not found\n");
         assert!(body.is_end_stream());
+    }
+
+    /// What a body records: bytes per frame, and for streaming bodies the active gauge and
+    /// how they ended.
+    #[cfg(feature = "metrics")]
+    mod metrics {
+        use super::*;
+        use crate::metrics::recorded::Recorded;
+
+        const ACTIVE: &str = "tower_range_bodies_active";
+        const SENT: &str = "tower_range_sent_bytes_total";
+
+        fn ended(recorded: &Recorded, outcome: &str) -> u64 {
+            recorded.counter("tower_range_bodies_ended_total", &[("outcome", outcome)])
+        }
+
+        /// The counts of `completed`, `cut` and `aborted`.
+        fn outcomes(recorded: &Recorded) -> [u64; 3] {
+            ["completed", "cut", "aborted"].map(|outcome| ended(recorded, outcome))
+        }
+
+        #[test]
+        fn a_body_that_handed_everything_on_ends_completed_though_never_polled_past_its_end() {
+            let recorded = Recorded::default();
+            recorded.during(|| {
+                let mut body = body(1000, vec![region(0, 250)], 100);
+                assert_eq!(recorded.gauge(ACTIVE), 1.0);
+                // As hyper does: it stops at `is_end_stream` and drops the body.
+                while !body.is_end_stream() {
+                    next_data(&mut body);
+                }
+                drop(body);
+            });
+            assert_eq!(outcomes(&recorded), [1, 0, 0]);
+            assert_eq!(recorded.gauge(ACTIVE), 0.0);
+            assert_eq!(recorded.counter(SENT, &[]), 250);
+        }
+
+        #[test]
+        fn a_body_dropped_before_its_end_ends_aborted() {
+            let recorded = Recorded::default();
+            recorded.during(|| {
+                let mut body = body(1000, vec![region(0, 250)], 100);
+                next_data(&mut body);
+                drop(body);
+                // One never polled at all: the client left before the head went out.
+                drop(body_never_polled());
+            });
+            assert_eq!(outcomes(&recorded), [0, 0, 2]);
+            assert_eq!(recorded.gauge(ACTIVE), 0.0);
+            assert_eq!(recorded.counter(SENT, &[]), 100);
+        }
+
+        fn body_never_polled() -> RangeBody<Pattern> {
+            body(1000, vec![region(0, 10)], 100)
+        }
+
+        #[test]
+        fn a_body_that_yields_an_error_ends_cut_not_completed() {
+            let recorded = Recorded::default();
+            recorded.during(|| {
+                // The reader holds 150 bytes but the plan promises 400.
+                let mut body = body(150, vec![region(0, 400)], 100);
+                next_data(&mut body);
+                assert!(matches!(poll_once(&mut body), Poll::Ready(Some(Err(_)))));
+                // Nothing is left to hand on now, yet the body did not complete.
+                assert!(body.is_end_stream());
+                drop(body);
+            });
+            assert_eq!(outcomes(&recorded), [0, 1, 0]);
+            assert_eq!(recorded.gauge(ACTIVE), 0.0);
+            assert_eq!(recorded.counter(SENT, &[]), 100);
+        }
+
+        #[test]
+        fn a_body_in_memory_counts_its_bytes_but_no_outcome() {
+            let recorded = Recorded::default();
+            recorded.during(|| {
+                let mut body = RangeBody::<Pattern>::from_bytes("not found\n");
+                next_data(&mut body);
+                drop(body);
+                drop(RangeBody::<Pattern>::from_bytes("never sent"));
+            });
+            assert_eq!(outcomes(&recorded), [0, 0, 0]);
+            assert_eq!(recorded.gauge(ACTIVE), 0.0);
+            assert_eq!(recorded.counter(SENT, &[]), 10);
+        }
     }
 }

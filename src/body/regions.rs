@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::cursor::{Next, PlanCursor};
+use crate::metrics::{self, BodyOutcome};
 use crate::rate::Throttle;
 use crate::read::{ReadConfig, RegionReader};
 use crate::response::Segment;
@@ -22,6 +23,8 @@ pub(super) struct RegionsBody<R: RegionReader> {
     /// Holds each next piece back until the rate limit lets it go. It is asked before the
     /// reader, so that a throttled body reads nothing it may not yet send.
     throttle: Option<Throttle>,
+    /// Whether the body yielded an error, for the outcome its metrics record when it drops.
+    cut: bool,
 }
 
 impl<R: RegionReader> RegionsBody<R> {
@@ -31,12 +34,27 @@ impl<R: RegionReader> RegionsBody<R> {
         config: ReadConfig,
         throttle: Option<Throttle>,
     ) -> Self {
+        metrics::body_started();
         Self {
             reader,
             config,
             cursor: PlanCursor::new(segments),
             current: None,
             throttle,
+            cut: false,
+        }
+    }
+
+    /// How the body ended, asked when it is dropped: after an error it is cut, else it
+    /// completed if nothing is left to hand on (a server may drop a body without polling
+    /// past its last frame, once `is_end_stream` says so), else the client went away.
+    fn outcome(&self) -> BodyOutcome {
+        if self.cut {
+            BodyOutcome::Cut
+        } else if self.remaining() == 0 {
+            BodyOutcome::Completed
+        } else {
+            BodyOutcome::Aborted
         }
     }
 
@@ -83,6 +101,7 @@ impl<R: RegionReader> RegionsBody<R> {
                     )),
                 };
                 tracing::warn!(%error, "response body cut");
+                self.cut = true;
                 self.current = None;
                 self.cursor.clear();
                 return Poll::Ready(Some(Err(error)));
@@ -97,5 +116,11 @@ impl<R: RegionReader> RegionsBody<R> {
                 }
             };
         }
+    }
+}
+
+impl<R: RegionReader> Drop for RegionsBody<R> {
+    fn drop(&mut self) {
+        metrics::body_ended(self.outcome());
     }
 }

@@ -94,13 +94,18 @@ where
         let (head, body) = request.into_parts();
         let (resolver, settings) = self.service.parts();
         let mut fallback = self.fallback.clone();
+        let started = crate::metrics::call_started();
         Box::pin(async move {
             let (head, error) = match respond_or_miss(&*resolver, &settings, head).await {
-                Outcome::Answer(response) => return Ok(response.map(FallbackBody::served)),
+                Outcome::Answer(response) => {
+                    crate::metrics::response_head_ready(started);
+                    return Ok(response.map(FallbackBody::served));
+                }
                 Outcome::Miss(head, error) => (head, error),
             };
             if error.kind().status() != StatusCode::NOT_FOUND {
                 let answer = with_answer_headers(&*resolver, miss(&head, error));
+                crate::metrics::response_head_ready(started);
                 return Ok(answer.map(FallbackBody::served));
             }
             tracing::debug!(%error, path = head.uri.path(), "miss: to the fallback");

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 
+use crate::metrics;
+
 /// How many blocking file operations (opens and reads on tokio's blocking pool) may run at
 /// once.
 ///
@@ -67,17 +69,22 @@ impl BlockingLimit {
             // The common case: a slot is free, so no extra task.
             Ok(permit) => TaskState::Running(tokio::task::spawn_blocking(move || {
                 let _permit = permit;
+                let _running = metrics::blocking_operation_started();
                 operation()
             })),
             Err(_) => {
                 let semaphore = self.semaphore.clone();
+                // Dropped once a slot is taken, or with the task if it is cancelled first.
+                let waiting = metrics::blocking_wait_started();
                 TaskState::Queued(tokio::spawn(async move {
                     let permit = semaphore
                         .acquire_owned()
                         .await
                         .expect("the semaphore is never closed");
+                    drop(waiting);
                     tokio::task::spawn_blocking(move || {
                         let _permit = permit;
+                        let _running = metrics::blocking_operation_started();
                         operation()
                     })
                     .await
@@ -157,5 +164,48 @@ mod tests {
         let joined = limit.run(|| -> u8 { panic!("disk on fire") }).await;
         assert!(joined.unwrap_err().is_panic());
         assert_eq!(limit.available(), 1);
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn a_queued_operation_counts_as_waiting_until_it_gets_a_slot() {
+        let recorded = crate::metrics::recorded::Recorded::default();
+        let waiting = || recorded.gauge("tower_range_blocking_operations_waiting");
+        recorded.during(|| {
+            // One thread, so that the queued task records through this thread's recorder.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let limit = BlockingLimit::new(1);
+                let hung = limit.hold();
+                let task = limit.run(|| 7);
+                assert_eq!(waiting(), 1.0);
+                drop(hung);
+                assert_eq!(task.await.unwrap(), 7);
+                assert_eq!(waiting(), 0.0);
+            });
+        });
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn a_queued_operation_cancelled_by_runtime_shutdown_stops_waiting() {
+        let recorded = crate::metrics::recorded::Recorded::default();
+        let waiting = || recorded.gauge("tower_range_blocking_operations_waiting");
+        recorded.during(|| {
+            let limit = BlockingLimit::new(1);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let _hung = runtime.block_on(async {
+                let hung = limit.hold();
+                drop(limit.run(|| 42));
+                hung
+            });
+            assert_eq!(waiting(), 1.0);
+            drop(runtime);
+            assert_eq!(waiting(), 0.0);
+        });
     }
 }

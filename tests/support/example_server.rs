@@ -15,23 +15,36 @@ use super::{
     ChildGuard, LIMIT,
 };
 
-/// The example binary `name`, `<target>/<profile>/examples/NAME`. A whole `cargo test` builds
-/// the examples; `cargo test --test NAME` does not, so it is built here (once per process and
-/// example, with the `cargo` that runs the tests) so that it is present and up to date.
+/// The example binary `name`, `<target>/<profile>/examples/NAME`, built with the crate's
+/// default features. A whole `cargo test` builds the examples; `cargo test --test NAME` does
+/// not, so it is built here (once per process and example, with the `cargo` that runs the
+/// tests) so that it is present and up to date.
 pub fn example_binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, Result<PathBuf, String>>>> = OnceLock::new();
+    example_binary_with_features(name, &[])
+}
+
+/// The example binary `name` built with the crate's `features` on (as `cargo build --example
+/// NAME --features ...`), whatever features the test binary itself was built with.
+///
+/// cargo builds every feature set of the example in the one target directory, but links each
+/// build to the same `examples/NAME`, so a later build with other features would replace it:
+/// a build with features is copied aside to `examples/NAME--features-F1-F2` and run from there.
+pub fn example_binary_with_features(name: &str, features: &[&str]) -> PathBuf {
+    type Built = Mutex<HashMap<(String, Vec<String>), Result<PathBuf, String>>>;
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    let features: Vec<String> = features.iter().map(|f| f.to_string()).collect();
     let built = BUILT
         .get_or_init(Default::default)
         .lock()
         // A test that panicked while building leaves its result or nothing: both are usable.
         .unwrap_or_else(PoisonError::into_inner)
-        .entry(name.to_owned())
-        .or_insert_with(|| build_example(name))
+        .entry((name.to_owned(), features.clone()))
+        .or_insert_with(|| build_example(name, &features))
         .clone();
-    built.unwrap_or_else(|e| panic!("the example {name}: {e}"))
+    built.unwrap_or_else(|e| panic!("the example {name} (features {features:?}): {e}"))
 }
 
-fn build_example(name: &str) -> Result<PathBuf, String> {
+fn build_example(name: &str, features: &[String]) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // <target>/<profile>/deps/<test-binary>
     let profile_dir = exe
@@ -56,6 +69,9 @@ fn build_example(name: &str) -> Result<PathBuf, String> {
     if profile == "release" {
         cmd.arg("--release");
     }
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
     let out = run_raw(&mut cmd, Duration::from_secs(600));
     if !out.status.success() {
         return Err(format!(
@@ -67,7 +83,16 @@ fn build_example(name: &str) -> Result<PathBuf, String> {
     if !binary.is_file() {
         return Err(format!("{} is missing after building it", binary.display()));
     }
-    Ok(binary)
+    if features.is_empty() {
+        return Ok(binary);
+    }
+    // Copied under a temporary name, then renamed: a copy is never seen half written.
+    let aside = binary.with_file_name(format!("{name}--features-{}", features.join("-")));
+    let partial = aside.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::copy(&binary, &partial)
+        .and_then(|_| std::fs::rename(&partial, &aside))
+        .map_err(|e| format!("copying {} to {}: {e}", binary.display(), aside.display()))?;
+    Ok(aside)
 }
 
 /// An example binary (by default `examples/server.rs`) running as a child process on
@@ -101,8 +126,21 @@ impl Server {
     /// Starts `examples/NAME` with `args`, `--addr 127.0.0.1:0` and the environment `env`;
     /// waits at most 30 s for its `serving … at http://ADDR/` line.
     pub fn start_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let binary = example_binary(name);
-        let mut child = Command::new(&binary)
+        Self::start_binary(&example_binary(name), args, env)
+    }
+
+    /// As [`Server::start_example`], with the example built with the crate's `features`.
+    pub fn start_example_with_features(
+        name: &str,
+        features: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        Self::start_binary(&example_binary_with_features(name, features), args, env)
+    }
+
+    fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(binary)
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .env("NO_COLOR", "1")
