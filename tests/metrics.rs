@@ -269,11 +269,9 @@ fn every_metric_counts_exactly_what_a_scripted_mix_of_clients_did() {
     );
     let sent = value(&scraped, "tower_range_sent_bytes_total");
     assert!(sent >= received as f64, "sent {sent} < received {received}");
-    // The large bodies were read ahead, so the gauge was moved (and is back at 0).
-    assert!(
-        scraped.contains_key("tower_range_read_ahead_bytes"),
-        "{scraped:#?}"
-    );
+    // Whether a body read ahead depends on the disk (a body served from the page cache reads
+    // on demand), so the read-ahead gauge may never have moved; where it did, the wait above
+    // saw it back at 0.
     for gauge in [
         "tower_range_blocking_operations_running",
         "tower_range_blocking_operations_waiting",
