@@ -12,7 +12,9 @@
 //!    started with `--limit-rate THROTTLE_RATE` (8 KiB/s: its frames are then 4 KiB, one every
 //!    half second, so every frame waits on a timer), all read as fast as they come. Once all
 //!    are streaming, the server's CPU time (`/proc/PID/stat`) and the bytes received are
-//!    measured over `THROTTLE_SECS` (20) seconds, and the server's RSS at the end.
+//!    measured over `THROTTLE_SECS` (20) seconds, and the server's RSS at the end. The server
+//!    needs two descriptors a stream: with a hard `RLIMIT_NOFILE` below twice the streams,
+//!    fewer streams run (and the report says so).
 //! 2. FREE: `--frame-size 4096` without a limit, 16 connections that fetch the file again
 //!    and again for the same time: the CPU per GiB of the same frames sent as fast as the
 //!    client takes them.
@@ -60,11 +62,14 @@ fn main() {
         let built = example_server::build_examples(root, &["server"], "cargo").expect("cargo");
         assert!(built.success(), "building the example server failed");
     }
-    let nofile = nofile::raise_nofile();
-    assert!(
-        nofile as usize > streams + 100,
-        "RLIMIT_NOFILE is {nofile}: too low for {streams} streams (THROTTLE_STREAMS sets fewer)"
-    );
+    // The server holds two descriptors a stream (its socket and the open file), and inherits
+    // this process's limit.
+    let nofile = nofile::raise_nofile() as usize;
+    let fit = nofile.saturating_sub(200) / 2;
+    if fit < streams {
+        println!("RLIMIT_NOFILE is {nofile}: {fit} streams instead of {streams}");
+    }
+    let streams = streams.min(fit);
     let file = data_file(root);
     println!(
         "kernel {}; load average before: {}",
