@@ -164,7 +164,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 fn main() {
     // Dropped last, after the runtime: the runtime drops the connections still open at the
     // end of the grace period, and their access-log lines are written when this guard goes.
-    let log = init_tracing("info");
+    let (log, writer) = init_tracing("info");
+    access_log::install(writer);
     let runtime = tokio::runtime::Runtime::new()
         .unwrap_or_else(|error| startup::fail(&format!("cannot start the runtime: {error}")));
     runtime.block_on(run(Args::parse()));

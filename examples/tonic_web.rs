@@ -34,7 +34,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    let _log = init_tracing("info,tower_http=debug");
+    let (_log, _) = init_tracing("info,tower_http=debug");
     let args = Args::parse();
     let video = args.video.clone().unwrap_or_else(sample_video);
     check_file(&video);

@@ -22,7 +22,15 @@ pub fn sample_video() -> PathBuf {
 /// queue is full, logging waits instead of dropping the line (the writer's default is to
 /// drop). Keep the guard until the runtime is gone: lines logged while the runtime drops its
 /// last connections are written when the guard is dropped.
-pub fn init_tracing(default: &str) -> tracing_appender::non_blocking::WorkerGuard {
+///
+/// Returns the guard and a handle on the writer, for lines written without the subscriber
+/// (the example server's access log).
+pub fn init_tracing(
+    default: &str,
+) -> (
+    tracing_appender::non_blocking::WorkerGuard,
+    tracing_appender::non_blocking::NonBlocking,
+) {
     let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -32,10 +40,10 @@ pub fn init_tracing(default: &str) -> tracing_appender::non_blocking::WorkerGuar
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default.into()),
         )
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    guard
+    (guard, writer)
 }
 
 /// Exits with status 1 and one line on stderr.
