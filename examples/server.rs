@@ -162,14 +162,19 @@ const HTTP2_MAX_STREAMS: u32 = 128;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() {
-    // Dropped last, after the runtime: the runtime drops the connections still open at the
-    // end of the grace period, and their access-log lines are written when this guard goes.
+    // Dropped last, after the runtime and the last flush of the access lines: the runtime
+    // drops the connections still open at the end of the grace period, their access lines
+    // are flushed after it, and written when this guard goes.
     let (log, writer) = init_tracing("info");
     access_log::install(writer);
     let runtime = tokio::runtime::Runtime::new()
         .unwrap_or_else(|error| startup::fail(&format!("cannot start the runtime: {error}")));
-    runtime.block_on(run(Args::parse()));
+    runtime.block_on(async {
+        access_log::flush_every_second();
+        run(Args::parse()).await
+    });
     drop(runtime);
+    access_log::flush();
     drop(log);
 }
 

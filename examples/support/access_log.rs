@@ -3,9 +3,9 @@
 
 use std::io::Write as _;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -131,12 +131,57 @@ impl RequestLog {
         line.push_str(" if=");
         line.push_str(&self.conditions);
         line.push('\n');
-        match WRITER.get() {
-            Some(writer) => {
-                let _ = writer.make_writer().write_all(line.as_bytes());
-            }
-            None => eprint!("{line}"),
+        queue(&line);
+    }
+}
+
+/// Access lines not yet handed to the writer thread. A line handed on alone costs a wake-up
+/// of that thread and a write: more than formatting it. So lines gather here and go in
+/// batches of [`BATCH`] bytes, and at least every [`FLUSH_EVERY`] ([`flush_every_second`]),
+/// and at shutdown ([`flush`]): nginx's `access_log … buffer=… flush=…`.
+static PENDING: Mutex<String> = Mutex::new(String::new());
+/// The size of a batch of access lines.
+const BATCH: usize = 32 * 1024;
+/// The longest an access line waits in [`PENDING`].
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+fn queue(line: &str) {
+    let batch = {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.push_str(line);
+        (pending.len() >= BATCH).then(|| std::mem::take(&mut *pending))
+    };
+    if let Some(batch) = batch {
+        hand_on(&batch);
+    }
+}
+
+/// Hands every pending access line to the writer thread.
+pub fn flush() {
+    let batch = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
+    if !batch.is_empty() {
+        hand_on(&batch);
+    }
+}
+
+/// Flushes the pending access lines every [`FLUSH_EVERY`], on the runtime it is called on.
+pub fn flush_every_second() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            flush();
         }
+    });
+}
+
+fn hand_on(batch: &str) {
+    match WRITER.get() {
+        Some(writer) => {
+            let _ = writer.make_writer().write_all(batch.as_bytes());
+        }
+        None => eprint!("{batch}"),
     }
 }
 
