@@ -1,6 +1,7 @@
 //! The example server's access log: one line per response, written when its body ends, fails
 //! or is dropped.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -16,6 +17,34 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::watchdog::Activity;
+
+/// Where access lines go: the log's writer thread ([`install`]).
+static WRITER: OnceLock<NonBlocking> = OnceLock::new();
+
+/// Sends access lines to `writer` (the one the tracing subscriber writes to) instead of
+/// through the subscriber, in batches ([`PENDING`]): an access line may reach the log up to a
+/// second after the lines the subscriber wrote meanwhile.
+///
+/// Formatting a line through `tracing-subscriber`'s `fmt` layer (its field visitor, its
+/// escaping writer that copies the message a character at a time, the fmt machinery) cost
+/// 19,500 instructions a request on W3 (callgrind), more than the rest of the request; the
+/// line is built here with plain appends instead, in the same format. Whether it is written
+/// is still `RUST_LOG`'s to say: the request's log is only made when the `access` target is
+/// enabled at `INFO`.
+pub fn install(writer: NonBlocking) {
+    let _ = WRITER.set(writer);
+}
+
+/// What the log line says of the request, taken when it arrives.
+pub struct RequestLog {
+    /// The conditional headers the request carried, e.g. `none-match,range`, or `-`.
+    conditions: String,
+    method: Method,
+    path: String,
+    range: Option<String>,
+    version: http::Version,
+    started: Instant,
+}
 
 impl RequestLog {
     /// What `request` asks for.
@@ -47,33 +76,28 @@ impl RequestLog {
             started: Instant::now(),
         }
     }
-}
 
-/// Where access lines go: the log's writer thread ([`install`]).
-static WRITER: OnceLock<NonBlocking> = OnceLock::new();
-
-/// Sends access lines to `writer` (the one the tracing subscriber writes to, so that all
-/// lines keep their order) instead of through the subscriber.
-///
-/// Formatting a line through `tracing-subscriber`'s `fmt` layer (its field visitor, its
-/// escaping writer that copies the message a character at a time, the fmt machinery) cost
-/// 19,500 instructions a request on W3 (callgrind), more than the rest of the request; the
-/// line is built here with plain appends instead, in the same format. Whether it is written
-/// is still `RUST_LOG`'s to say: the request's log is only made when the `access` target is
-/// enabled at `INFO`.
-pub fn install(writer: NonBlocking) {
-    let _ = WRITER.set(writer);
-}
-
-/// What the log line says of the request, taken when it arrives.
-pub struct RequestLog {
-    /// The conditional headers the request carried, e.g. `none-match,range`, or `-`.
-    conditions: String,
-    method: Method,
-    path: String,
-    range: Option<String>,
-    version: http::Version,
-    started: Instant,
+    /// Appends the access line of this request's response to `line`.
+    fn append_to(&self, line: &mut String, status: StatusCode, sent: u64, outcome: &str) {
+        push_timestamp(line);
+        line.push_str("  INFO access: ");
+        line.push_str(self.method.as_str());
+        line.push(' ');
+        push_printable(line, &self.path);
+        line.push(' ');
+        line.push_str(version_name(self.version));
+        line.push_str(" range=");
+        push_printable(line, self.range.as_deref().unwrap_or("-"));
+        let _ = write!(
+            line,
+            " status={} bytes={sent} {outcome} in ",
+            status.as_str()
+        );
+        push_duration(line, self.started.elapsed());
+        line.push_str(" if=");
+        line.push_str(&self.conditions);
+        line.push('\n');
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -102,36 +126,8 @@ pin_project_lite::pin_project! {
             let outcome = this
                 .outcome
                 .unwrap_or(if ended { "complete" } else { "aborted" });
-            log.write(*this.status, *this.sent, outcome);
+            queue(|pending| log.append_to(pending, *this.status, *this.sent, outcome));
         }
-    }
-}
-
-impl RequestLog {
-    /// Writes the access line of this request's response.
-    fn write(&self, status: StatusCode, sent: u64, outcome: &str) {
-        let mut line = String::with_capacity(192);
-        push_timestamp(&mut line);
-        line.push_str("  INFO access: ");
-        line.push_str(self.method.as_str());
-        line.push(' ');
-        push_printable(&mut line, &self.path);
-        line.push(' ');
-        line.push_str(version_name(self.version));
-        line.push_str(" range=");
-        push_printable(&mut line, self.range.as_deref().unwrap_or("-"));
-        line.push_str(" status=");
-        line.push_str(status.as_str());
-        line.push_str(" bytes=");
-        push_number(&mut line, sent);
-        line.push(' ');
-        line.push_str(outcome);
-        line.push_str(" in ");
-        push_duration(&mut line, self.started.elapsed());
-        line.push_str(" if=");
-        line.push_str(&self.conditions);
-        line.push('\n');
-        queue(&line);
     }
 }
 
@@ -145,23 +141,34 @@ const BATCH: usize = 32 * 1024;
 /// The longest an access line waits in [`PENDING`].
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-fn queue(line: &str) {
+/// Appends a line to the pending ones (under the lock: formatting it in place costs no
+/// allocation of its own), and hands them on once they make a batch.
+fn queue(append: impl FnOnce(&mut String)) {
     let batch = {
         let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.push_str(line);
-        (pending.len() >= BATCH).then(|| std::mem::take(&mut *pending))
+        append(&mut pending);
+        (pending.len() >= BATCH).then(|| std::mem::replace(&mut *pending, new_batch()))
     };
     if let Some(batch) = batch {
         hand_on(&batch);
     }
 }
 
+/// An empty batch with room for a whole one, so that it does not grow line by line.
+fn new_batch() -> String {
+    String::with_capacity(BATCH + BATCH / 8)
+}
+
 /// Hands every pending access line to the writer thread.
 pub fn flush() {
-    let batch = std::mem::take(&mut *PENDING.lock().unwrap_or_else(PoisonError::into_inner));
-    if !batch.is_empty() {
-        hand_on(&batch);
-    }
+    let batch = {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.is_empty() {
+            return;
+        }
+        std::mem::replace(&mut *pending, new_batch())
+    };
+    hand_on(&batch);
 }
 
 /// Flushes the pending access lines every [`FLUSH_EVERY`], on the runtime it is called on.
@@ -220,27 +227,7 @@ fn push_timestamp(line: &mut String) {
         }
         line.push_str(prefix);
     });
-    let micros = since.subsec_micros();
-    line.push('.');
-    for shift in [100_000, 10_000, 1_000, 100, 10, 1] {
-        line.push(char::from(b'0' + (micros / shift % 10) as u8));
-    }
-    line.push('Z');
-}
-
-/// `n` in decimal.
-fn push_number(line: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    line.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+    let _ = write!(line, ".{:06}Z", since.subsec_micros());
 }
 
 /// A duration in the units `Debug` picks, with one decimal (`66.4µs`, `2.1ms`, `4.0s`;
@@ -249,18 +236,14 @@ fn push_duration(line: &mut String, duration: std::time::Duration) {
     let nanos = duration.as_nanos();
     let (tenths, unit) = match nanos {
         0..1_000 => {
-            push_number(line, nanos as u64);
-            line.push_str(".0ns");
+            let _ = write!(line, "{nanos}.0ns");
             return;
         }
         1_000..1_000_000 => ((nanos + 50) / 100, "µs"),
         1_000_000..1_000_000_000 => ((nanos + 50_000) / 100_000, "ms"),
         _ => ((nanos + 50_000_000) / 100_000_000, "s"),
     };
-    push_number(line, (tenths / 10) as u64);
-    line.push('.');
-    line.push(char::from(b'0' + (tenths % 10) as u8));
-    line.push_str(unit);
+    let _ = write!(line, "{}.{}{unit}", tenths / 10, tenths % 10);
 }
 
 /// Appends `text` with control characters (none reach here through hyper's parser, but a log

@@ -63,15 +63,12 @@ impl<R: RegionReader> RegionsBody<R> {
     }
 
     pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        if self.throttle.is_none() {
+        // Nothing left, nothing to wait for: the end is not held back by the rate.
+        let left = self.remaining();
+        let Some(throttle) = self.throttle.as_mut().filter(|_| left > 0) else {
             return self.poll_unthrottled(cx);
-        }
-        if self.remaining() == 0 {
-            return Poll::Ready(None);
-        }
-        if let Some(throttle) = &mut self.throttle {
-            std::task::ready!(throttle.poll_ready(cx));
-        }
+        };
+        std::task::ready!(throttle.poll_ready(cx));
         let polled = self.poll_unthrottled(cx);
         if let (Poll::Ready(Some(Ok(piece))), Some(throttle)) = (&polled, &mut self.throttle) {
             throttle.handed_on(piece.len() as u64);

@@ -342,11 +342,9 @@ impl Resolver for DirResolver {
                 opened => opened?,
             };
             let (metadata, rate_limit) = describe.apply(&relative, metadata);
-            let opened = Opened::new(metadata, reader);
-            Ok(match rate_limit {
-                Some(limit) => opened.with_rate_limit(limit),
-                None => opened,
-            })
+            let mut opened = Opened::new(metadata, reader);
+            opened.rate_limit = rate_limit;
+            Ok(opened)
         }
     }
 
