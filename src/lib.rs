@@ -56,11 +56,14 @@ pub mod preconditions;
 pub mod range;
 pub mod rate;
 pub mod read;
+mod request_path;
 mod resolve;
 mod resources;
 pub mod response;
 mod service;
 pub mod source;
+#[cfg(feature = "object-store")]
+pub mod store;
 mod validator;
 
 pub use body::RangeBody;

@@ -25,6 +25,10 @@ pub enum OpenErrorKind {
     UpstreamUnavailable,
     /// The upstream store did not answer in time: `504`.
     UpstreamTimedOut,
+    /// The representation changed between its description and its first read (an object
+    /// replaced after its metadata was read): the pipeline resolves the request again once;
+    /// met again, `503`.
+    Changed,
     /// The request names nothing a file could be (a malformed percent-escape): `400`.
     BadRequest,
     /// What was asked for is at another URL, given with the error
@@ -43,6 +47,7 @@ impl OpenErrorKind {
             Self::NameTooLong => StatusCode::URI_TOO_LONG,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimedOut => StatusCode::GATEWAY_TIMEOUT,
+            Self::Changed => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Redirect => StatusCode::PERMANENT_REDIRECT,
             Self::Other => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,6 +63,7 @@ impl OpenErrorKind {
             StatusCode::URI_TOO_LONG => "uri too long\n",
             StatusCode::BAD_GATEWAY => "bad gateway\n",
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
+            StatusCode::SERVICE_UNAVAILABLE => "service unavailable\n",
             StatusCode::BAD_REQUEST => "bad request\n",
             StatusCode::PERMANENT_REDIRECT => "permanent redirect\n",
             _ => "internal error\n",
@@ -89,6 +95,7 @@ impl OpenErrorKind {
             Self::NameTooLong => "name too long",
             Self::UpstreamUnavailable => "upstream unavailable",
             Self::UpstreamTimedOut => "upstream timed out",
+            Self::Changed => "changed while opened",
             Self::BadRequest => "bad request",
             Self::Redirect => "moved",
             Self::Other => "open failed",

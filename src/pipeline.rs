@@ -10,9 +10,9 @@ use http::request::Parts;
 use http::{Method, Response};
 
 use crate::body::RangeBody;
-use crate::open_error::OpenError;
+use crate::open_error::{OpenError, OpenErrorKind};
 use crate::rate::{RateLimit, Throttle};
-use crate::read::{ReadConfig, RegionReader};
+use crate::read::{ReadConfig, RegionReader, Regions};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
 use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, Segment, TextPlan};
@@ -69,63 +69,71 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
             in_memory(method_not_allowed()),
         ));
     }
-    let response = match resolver.resolve(&head, &settings.resources).await {
-        Ok(Opened {
+    // A reader may find, at its first read, that the version described is gone (an object
+    // replaced after its metadata was cached): the request is resolved again, once.
+    let mut resolved_again = false;
+    let response = loop {
+        let Opened {
             metadata,
             reader,
             rate_limit,
             ..
-        }) => {
-            let plan = plan(
-                &head.method,
-                &head.headers,
-                &metadata,
-                &settings.plan,
-                SystemTime::now(),
-                new_boundary,
-            );
+        } = match resolver.resolve(&head, &settings.resources).await {
+            Ok(opened) => opened,
+            Err(error) => return Outcome::Miss(head, error),
+        };
+        let plan = plan(
+            &head.method,
+            &head.headers,
+            &metadata,
+            &settings.plan,
+            SystemTime::now(),
+            new_boundary,
+        );
+        let reads = plan.body.iter().any(|s| matches!(s, Segment::Region(_)));
+        if !reads {
+            // HEAD, 304, 412, 416, an empty file: nothing to read, so the reader (and the
+            // file it holds open) goes now rather than with the body.
             crate::metrics::request_answered(plan.status);
-            let (mut parts, ()) = Response::new(()).into_parts();
-            parts.status = plan.status;
-            parts.headers = plan.headers;
-            let reads = plan.body.iter().any(|s| matches!(s, Segment::Region(_)));
-            let body = match reads {
-                true => {
-                    // The most specific limit: the request's, the representation's, the
-                    // service's.
-                    let throttle = head
-                        .extensions
-                        .get::<RateLimit>()
-                        .copied()
-                        .or(rate_limit)
-                        .or(settings.rate_limit)
-                        .and_then(Throttle::new);
-                    let frame_size = match &throttle {
-                        Some(throttle) => throttle.limit().frame_size(settings.frame_size),
-                        None => settings.frame_size,
-                    };
-                    let config = ReadConfig::new(
-                        frame_size,
-                        settings.read_ahead,
-                        Some(settings.resources.budget().clone()),
-                    );
-                    RangeBody::regions(reader, plan.body, config, throttle)
-                }
-                // HEAD, 304, 412, 416, an empty file: nothing to read, so the reader (and
-                // the file it holds open) goes now rather than with the body.
-                false => RangeBody::from_chunks(
-                    plan.body
-                        .into_iter()
-                        .filter_map(|segment| match segment {
-                            Segment::Bytes(bytes) => Some(bytes),
-                            Segment::Region(_) => None,
-                        })
-                        .collect(),
-                ),
-            };
-            Response::from_parts(parts, body)
+            let chunks = plan.body.into_iter().filter_map(|segment| match segment {
+                Segment::Bytes(bytes) => Some(bytes),
+                Segment::Region(_) => None,
+            });
+            let mut response = Response::new(RangeBody::from_chunks(chunks.collect()));
+            *response.status_mut() = plan.status;
+            *response.headers_mut() = plan.headers;
+            break response;
         }
-        Err(error) => return Outcome::Miss(head, error),
+        // The most specific limit: the request's, the representation's, the service's.
+        let throttle = head
+            .extensions
+            .get::<RateLimit>()
+            .copied()
+            .or(rate_limit)
+            .or(settings.rate_limit)
+            .and_then(Throttle::new);
+        let frame_size = match &throttle {
+            Some(throttle) => throttle.limit().frame_size(settings.frame_size),
+            None => settings.frame_size,
+        };
+        let config = ReadConfig::new(
+            frame_size,
+            settings.read_ahead,
+            Some(settings.resources.budget().clone()),
+        );
+        match reader.prepare(Regions::new(&plan.body), &config).await {
+            Ok(()) => {}
+            Err(error) if error.kind() == OpenErrorKind::Changed && !resolved_again => {
+                resolved_again = true;
+                continue;
+            }
+            Err(error) => return Outcome::Miss(head, error),
+        }
+        crate::metrics::request_answered(plan.status);
+        let mut response = Response::new(RangeBody::regions(reader, plan.body, config, throttle));
+        *response.status_mut() = plan.status;
+        *response.headers_mut() = plan.headers;
+        break response;
     };
     Outcome::Answer(with_answer_headers(resolver, response))
 }

@@ -17,7 +17,6 @@
 //! ```
 
 mod disposition;
-mod path;
 mod resolver;
 
 pub use disposition::Disposition;

@@ -10,11 +10,11 @@ use http::request::Parts;
 use http::HeaderValue;
 
 use super::disposition::{content_disposition, Disposition};
-use super::path::{relative_path, Refused};
 use crate::content_type::content_type_for_path;
 use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
 use crate::rate::RateLimit;
+use crate::request_path::{relative_path, Refused};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
 use crate::source::open::{Attempt, Beneath, Opened as OpenedFile, Walk};

@@ -13,12 +13,15 @@
 //!   sizes (object storage, HTTP): one upstream request per region, its chunks re-split into
 //!   frames without copying where a frame lies inside one chunk.
 
+use std::future::Future;
+
 use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::budget::ReadAheadBudget;
 use crate::range::Region;
-use crate::Error;
+use crate::response::Segment;
+use crate::{Error, OpenError};
 
 mod pacing;
 mod positional;
@@ -37,6 +40,47 @@ pub trait RegionReader: Send + 'static {
     /// bytes (the last may be shorter) that add up to the region, or ends with an error; it
     /// should read no further ahead than `config.read_ahead()` frames of what was taken.
     fn read_region(&self, region: Region, config: &ReadConfig) -> Self::Frames;
+
+    /// Called once per response that reads, before its head is sent, with every region the
+    /// body will read, in order. A reader whose reads go to a remote store starts the first
+    /// one here, so that what only that read can tell (the version is gone, the store is
+    /// down) becomes the answer's status instead of a cut body, and groups regions it will
+    /// fetch together. An error of kind [`Changed`](crate::OpenErrorKind::Changed) has the
+    /// pipeline resolve the request again, once. Nothing by default.
+    fn prepare(
+        &self,
+        regions: Regions<'_>,
+        config: &ReadConfig,
+    ) -> impl Future<Output = Result<(), OpenError>> + Send {
+        let _ = (regions, config);
+        std::future::ready(Ok(()))
+    }
+}
+
+/// The regions a planned body reads, in order (see [`RegionReader::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Regions<'a> {
+    segments: std::slice::Iter<'a, Segment>,
+}
+
+impl<'a> Regions<'a> {
+    /// The regions among `segments`.
+    pub fn new(segments: &'a [Segment]) -> Self {
+        Self {
+            segments: segments.iter(),
+        }
+    }
+}
+
+impl Iterator for Regions<'_> {
+    type Item = Region;
+
+    fn next(&mut self) -> Option<Region> {
+        self.segments.find_map(|segment| match segment {
+            Segment::Region(region) => Some(*region),
+            Segment::Bytes(_) => None,
+        })
+    }
 }
 
 /// How a body wants its regions read.

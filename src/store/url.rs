@@ -1,0 +1,65 @@
+//! Stores from URLs (`s3://`, `gs://`, `az://`), configured from the provider's standard
+//! environment variables and for streaming.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore};
+
+/// HTTP client options for serving: no timeout over a whole request (a GET lasts as long as
+/// its slowest client reads, which the default 30 s would cut), a read timeout instead (a
+/// store that sends nothing for 30 s is dead), and a connect timeout of 5 s.
+pub fn streaming_client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout_disabled()
+        .with_read_timeout(Duration::from_secs(30))
+        .with_connect_timeout(Duration::from_secs(5))
+}
+
+/// The store and key (or prefix) of `url`: `s3://BUCKET/KEY`, `gs://BUCKET/KEY`,
+/// `az://CONTAINER/KEY` (each with its provider's cargo feature: `aws`, `gcp`, `azure`).
+/// Credentials, region and endpoint come from the provider's standard environment
+/// variables (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`;
+/// `GOOGLE_SERVICE_ACCOUNT`…; `AZURE_STORAGE_ACCOUNT_NAME`…), through each builder's
+/// `from_env`; the client is set up by [`streaming_client_options`].
+pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store::Error> {
+    let unsupported = |scheme: &str| {
+        object_store::Error::NotSupported {
+        source: format!("`{scheme}` URLs need another cargo feature of tower-range (aws, gcp, azure) or are not object-store URLs").into(),
+    }
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| unsupported(url))?;
+    let key = rest.split_once('/').map(|(_, key)| key).unwrap_or_default();
+    let key = Path::parse(key.trim_end_matches('/'))
+        .map_err(|source| object_store::Error::InvalidPath { source })?;
+    let options = streaming_client_options();
+    let store: Arc<dyn ObjectStore> = match scheme {
+        #[cfg(feature = "aws")]
+        "s3" | "s3a" => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .with_client_options(options)
+                .build()?,
+        ),
+        #[cfg(feature = "gcp")]
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .with_client_options(options)
+                .build()?,
+        ),
+        #[cfg(feature = "azure")]
+        "az" | "azure" | "abfs" | "abfss" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .with_client_options(options)
+                .build()?,
+        ),
+        other => {
+            let _ = options;
+            return Err(unsupported(other));
+        }
+    };
+    Ok((store, key))
+}
