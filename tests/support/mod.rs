@@ -1,6 +1,7 @@
 //! Shared by the integration tests (each test file has `mod support;`): a real server on
 //! 127.0.0.1:0 and real clients over TCP, the example binaries as child processes, other
-//! programs run with a deadline, a throttling proxy, and the media and files the tests serve.
+//! programs run with a deadline, a throttling proxy, the media and files the tests serve, and
+//! SigV4 signing for the tests' own S3 requests.
 //! Everything is re-exported here, so a test writes `use support::{serve, fetch, …};`.
 //!
 //! Every wait here has a deadline; every missing program is a panic with the command that
@@ -21,6 +22,7 @@ mod multipart;
 mod process;
 mod proxy;
 mod server;
+mod sigv4;
 
 // A test file uses part of this, and the rest would be reported as unused in it.
 #[cfg(unix)]
@@ -29,5 +31,5 @@ pub use self::dir_policy::hls_policy;
 #[allow(unused_imports)]
 pub use self::{
     access_log::*, browser::*, client::*, example_server::*, fs::*, media::*, multipart::*,
-    process::*, proxy::*, server::*,
+    process::*, proxy::*, server::*, sigv4::*,
 };
