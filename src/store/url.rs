@@ -51,6 +51,9 @@ pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store:
         #[cfg(feature = "gcp")]
         "gs" => {
             use object_store::gcp::GoogleCloudStorageBuilder;
+            // The GCS builder allows plain HTTP by default (an emulator's base URL decides);
+            // client options replace that default, so it is kept here.
+            let options = options.with_allow_http(true);
             let builder = GoogleCloudStorageBuilder::new().with_client_options(options);
             let builder = environment("GOOGLE_")
                 .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
