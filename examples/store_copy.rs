@@ -1,0 +1,236 @@
+//! The floor of the object-store benchmark (`BENCH_WORKLOADS=ws cargo bench --bench compare`,
+//! issue 13): the least a process can spend to pull an object's bytes from S3 with the client
+//! the library uses. It makes the GETs the example server makes for the same workload —
+//! `object_store`'s `get_opts(..).into_stream()` with a `Range`, the client built by
+//! `tower_range::store::from_url` (the same streaming client options, the same `AWS_*`
+//! environment) — and drops the bytes, counting them. No HTTP server, no frames, no sockets to
+//! clients: what the server spends beyond this is what serving costs.
+//!
+//! ```text
+//! cargo run --release --features aws --example store_copy -- s3://BUCKET/KEY --size BYTES \
+//!     [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N]
+//! cargo run --release --features aws --example store_copy -- s3://BUCKET/KEY --probe
+//! ```
+//!
+//! `--conns` loops run at once, each starting GETs one after another for `--secs` (then the
+//! GETs in flight may finish for up to `--drain` seconds more, as the bench's load clients
+//! do); a GET asks for the whole object (`--range-len 0`, W1's shape) or for `--range-len`
+//! bytes at a random offset (W2's). The bench pins it to CPU 0 as it pins the servers, and a
+//! tokio runtime like the server's runs on it (one worker under `taskset`). One JSON line at
+//! the end: GETs started and finished, body bytes, chunks and the largest, errors, wall time
+//! and the process's CPU seconds (all threads, from `/proc/self/stat`) over the copy loops
+//! alone. `--probe` prints the object's size and ETag (one HEAD) and exits: the bench checks
+//! with it that the store answers and serves the ETag it was given.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tower_range::store::from_url;
+use tower_range::store::object_store::path::Path;
+use tower_range::store::object_store::{GetOptions, GetRange, ObjectStore};
+
+/// What the command line asks for.
+struct Args {
+    url: String,
+    size: u64,
+    conns: u64,
+    secs: f64,
+    drain: f64,
+    range_len: u64,
+    seed: u64,
+    probe: bool,
+}
+
+impl Args {
+    fn parse() -> Self {
+        let mut args = Args {
+            url: String::new(),
+            size: 0,
+            conns: 1,
+            secs: 10.0,
+            drain: 0.0,
+            range_len: 0,
+            seed: 1,
+            probe: false,
+        };
+        let mut words = std::env::args().skip(1);
+        while let Some(word) = words.next() {
+            if word == "--probe" {
+                args.probe = true;
+                continue;
+            }
+            if !word.starts_with("--") {
+                args.url = word;
+                continue;
+            }
+            let value = words
+                .next()
+                .unwrap_or_else(|| fail(&format!("{word} needs a value")));
+            let number = || -> f64 {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| fail(&format!("{word} {value}: not a number")))
+            };
+            match word.as_str() {
+                "--size" => args.size = number() as u64,
+                "--conns" => args.conns = (number() as u64).max(1),
+                "--secs" => args.secs = number(),
+                "--drain" => args.drain = number(),
+                "--range-len" => args.range_len = number() as u64,
+                "--seed" => args.seed = number() as u64,
+                other => fail(&format!("unknown flag {other}")),
+            }
+        }
+        if args.url.is_empty() || (!args.probe && args.size == 0) {
+            fail("usage: store_copy s3://BUCKET/KEY --size BYTES [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N] | --probe");
+        }
+        args
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("store_copy: {message}");
+    std::process::exit(2)
+}
+
+/// What the copy loops counted, shared by them.
+#[derive(Default)]
+struct Counts {
+    started: AtomicU64,
+    finished: AtomicU64,
+    bytes: AtomicU64,
+    chunks: AtomicU64,
+    largest_chunk: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// This process's CPU seconds so far (user + system, every thread): fields 14 and 15 of
+/// `/proc/self/stat`, in clock ticks of 10 ms.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|v| v.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// A xorshift step: the random offsets need no quality, only spread (the load client's).
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// One loop: GETs one after another until `stop`; the one running then may go on to `cut`.
+async fn copy_loop(
+    store: Arc<dyn ObjectStore>,
+    key: Path,
+    args: Arc<Args>,
+    index: u64,
+    counts: Arc<Counts>,
+    (stop, cut): (tokio::time::Instant, tokio::time::Instant),
+) {
+    let mut rng =
+        (args.seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(index.wrapping_mul(0x1000_0001)) | 1;
+    while tokio::time::Instant::now() < stop {
+        let range = if args.range_len == 0 {
+            0..args.size
+        } else {
+            let offset = xorshift(&mut rng) % (args.size.saturating_sub(args.range_len) + 1);
+            offset..(offset + args.range_len).min(args.size)
+        };
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        counts.started.fetch_add(1, Ordering::Relaxed);
+        let copied = tokio::time::timeout_at(cut, async {
+            let mut stream = store.get_opts(&key, options).await?.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                counts
+                    .bytes
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                counts.chunks.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .largest_chunk
+                    .fetch_max(chunk.len() as u64, Ordering::Relaxed);
+            }
+            Ok::<(), tower_range::store::object_store::Error>(())
+        });
+        match copied.await {
+            Ok(Ok(())) => {
+                counts.finished.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err(error)) => {
+                counts.errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("store_copy: {error}");
+            }
+            // Cut at the end of the drain: in flight, not an error.
+            Err(_) => return,
+        }
+    }
+}
+
+fn main() {
+    let args = Arc::new(Args::parse());
+    // As the example server: a multi-threaded runtime, one worker per CPU it may use.
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(run(args));
+}
+
+async fn run(args: Arc<Args>) {
+    let (store, key) = from_url(&args.url).unwrap_or_else(|e| fail(&format!("{}: {e}", args.url)));
+    if args.probe {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        let meta = match store.get_opts(&key, options).await {
+            Ok(result) => result.meta,
+            Err(error) => fail(&format!("{}: {error}", args.url)),
+        };
+        println!(
+            "{}",
+            serde_json::json!({ "size": meta.size, "e_tag": meta.e_tag })
+        );
+        return;
+    }
+    let counts = Arc::new(Counts::default());
+    let stop = tokio::time::Instant::now() + Duration::from_secs_f64(args.secs);
+    let cut = stop + Duration::from_secs_f64(args.drain);
+    let cpu0 = cpu_s();
+    let started = Instant::now();
+    let mut loops = tokio::task::JoinSet::new();
+    for index in 0..args.conns {
+        let (store, key, args, counts) = (store.clone(), key.clone(), args.clone(), counts.clone());
+        loops.spawn(copy_loop(store, key, args, index, counts, (stop, cut)));
+    }
+    while loops.join_next().await.is_some() {}
+    let duration = started.elapsed().as_secs_f64();
+    let cpu = cpu_s() - cpu0;
+    let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    println!(
+        "{}",
+        serde_json::json!({
+            "started": get(&counts.started),
+            "finished": get(&counts.finished),
+            "body_bytes": get(&counts.bytes),
+            "chunks": get(&counts.chunks),
+            "largest_chunk": get(&counts.largest_chunk),
+            "errors": get(&counts.errors),
+            "duration_s": duration,
+            "cpu_s": cpu,
+        })
+    );
+}
