@@ -4,12 +4,14 @@
 //! - `--role load`: a closed-loop HTTP/1.1 client, `conns` keep-alive connections that each
 //!   send one `GET` with a `Range` at a time and read the whole response into a 256 KiB
 //!   buffer. It is used for W1 and W2 because `wrk` reads 8 KiB per `read(2)` and tops out
-//!   near 0.8 GB/s on this machine, below what the servers send.
+//!   near 0.8 GB/s on this machine, below what the servers send. With `--drain S` the
+//!   requests in flight at the end may finish for S seconds more (the object-store workloads
+//!   count the store's GETs per request sent, so every request sent must reach the server).
 //! - `--role slow`: W4's clients: `conns` connections each asking for a long range; even ones
 //!   read at `rate` bytes/s, odd ones read the response head and then stop reading. They hold
 //!   on until the driver closes the standard input.
 //!
-//! Both print one JSON line with what they measured, their own CPU time included.
+//! `load` and `slow` print one JSON line with what they measured, their own CPU time included.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -48,6 +50,9 @@ struct Opts {
     path: String,
     conns: usize,
     secs: f64,
+    /// For `load`: how long the requests in flight at the end of `secs` may go on (no new
+    /// ones are sent), so that every request sent reaches the server and is counted there.
+    drain: f64,
     /// 0: `bytes=0-`; otherwise ranges of this many bytes at random offsets.
     range_len: u64,
     file_size: u64,
@@ -65,6 +70,7 @@ impl Opts {
             path: "/video".into(),
             conns: 1,
             secs: 10.0,
+            drain: 0.0,
             range_len: 0,
             file_size: 0,
             range_end: 0,
@@ -84,6 +90,7 @@ impl Opts {
                 "--path" => opts.path = value.clone(),
                 "--conns" => opts.conns = num() as usize,
                 "--secs" => opts.secs = value.parse().expect("bad --secs"),
+                "--drain" => opts.drain = value.parse().expect("bad --drain"),
                 "--range-len" => opts.range_len = num(),
                 "--file-size" => opts.file_size = num(),
                 "--range-end" => opts.range_end = num(),
@@ -105,6 +112,8 @@ fn self_cpu_s() -> f64 {
 
 #[derive(Default)]
 struct ConnStats {
+    /// Requests written, answered or not.
+    sent: u64,
     requests: u64,
     body_bytes: u64,
     errors: u64,
@@ -159,14 +168,16 @@ async fn load(opts: Opts) -> String {
     let cpu0 = self_cpu_s();
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(opts.secs);
+    let cut = deadline + Duration::from_secs_f64(opts.drain);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..opts.conns {
         let opts = opts.clone();
-        tasks.spawn(load_conn(opts, i as u64, deadline));
+        tasks.spawn(load_conn(opts, i as u64, deadline, cut));
     }
     let mut total = ConnStats::default();
     while let Some(joined) = tasks.join_next().await {
         let stats = joined.expect("a load connection task");
+        total.sent += stats.sent;
         total.requests += stats.requests;
         total.body_bytes += stats.body_bytes;
         total.errors += stats.errors;
@@ -183,6 +194,7 @@ async fn load(opts: Opts) -> String {
         l[((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1]
     };
     serde_json::json!({
+        "sent": total.sent,
         "requests": total.requests,
         "body_bytes": total.body_bytes,
         "duration_s": elapsed,
@@ -196,7 +208,14 @@ async fn load(opts: Opts) -> String {
     .to_string()
 }
 
-async fn load_conn(opts: Opts, index: u64, deadline: tokio::time::Instant) -> ConnStats {
+/// One connection's requests, one at a time, until `deadline`; the one in flight then may
+/// go on until `cut`.
+async fn load_conn(
+    opts: Opts,
+    index: u64,
+    deadline: tokio::time::Instant,
+    cut: tokio::time::Instant,
+) -> ConnStats {
     let mut stats = ConnStats::default();
     let mut rng =
         (opts.seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(index.wrapping_mul(0x1000_0001)) | 1;
@@ -230,10 +249,11 @@ async fn load_conn(opts: Opts, index: u64, deadline: tokio::time::Instant) -> Co
                 stats.errors += 1;
                 continue 'connect;
             }
+            stats.sent += 1;
             // The head, and whatever body came with it.
             let mut filled = 0;
             let (head_end, status, len, close) = loop {
-                let read = tokio::time::timeout_at(deadline, stream.read(&mut buf[filled..]));
+                let read = tokio::time::timeout_at(cut, stream.read(&mut buf[filled..]));
                 match read.await {
                     Err(_) => return stats,
                     Ok(Ok(0)) | Ok(Err(_)) => {
@@ -262,7 +282,7 @@ async fn load_conn(opts: Opts, index: u64, deadline: tokio::time::Instant) -> Co
             stats.body_bytes += got;
             while got < len {
                 let want = ((len - got) as usize).min(buf.len());
-                let read = tokio::time::timeout_at(deadline, stream.read(&mut buf[..want]));
+                let read = tokio::time::timeout_at(cut, stream.read(&mut buf[..want]));
                 match read.await {
                     Err(_) => return stats,
                     Ok(Ok(0)) | Ok(Err(_)) => {

@@ -35,6 +35,17 @@ pub fn own_load(
     conns: usize,
     range_len: u64,
 ) -> serde_json::Value {
+    own_load_drained(config, running, conns, range_len, 0.0)
+}
+
+/// As [`own_load`], the requests in flight at the end given `drain` seconds more to finish.
+pub fn own_load_drained(
+    config: &Config,
+    running: &Running,
+    conns: usize,
+    range_len: u64,
+    drain: f64,
+) -> serde_json::Value {
     let mut command = client_role(
         "load",
         running,
@@ -42,6 +53,8 @@ pub fn own_load(
         &[
             "--secs",
             &config.secs.to_string(),
+            "--drain",
+            &drain.to_string(),
             "--range-len",
             &range_len.to_string(),
             "--file-size",

@@ -64,31 +64,45 @@ pub struct Meter {
     server0: f64,
     clients0: f64,
     busy0: f64,
+    /// Processes that serve the run without being measured (the object store and its
+    /// proxy), with their CPU seconds at the start.
+    helpers: Vec<(u32, f64)>,
     t0: Instant,
 }
 
 impl Meter {
     pub fn start(pid: u32) -> Self {
+        Self::with_helpers(pid, &[])
+    }
+
+    /// As [`Meter::start`], with `helpers` whose CPU is the run's own (not foreign) but not
+    /// the server's: recorded apart as `<prefix>_store_cpu_util`.
+    pub fn with_helpers(pid: u32, helpers: &[u32]) -> Self {
         Self {
             pid,
             server0: cpu_s(pid),
             clients0: self_and_children_cpu_s(),
             busy0: machine_busy_s(),
+            helpers: helpers.iter().map(|&p| (p, cpu_s(p))).collect(),
             t0: Instant::now(),
         }
     }
 
     /// Records the server's CPU seconds, and the CPU that neither the server nor the bench
-    /// and its clients used ("foreign": other processes disturbing the run), as a
-    /// percentage of one core.
+    /// and its clients (nor the helpers) used ("foreign": other processes disturbing the
+    /// run), as a percentage of one core.
     pub fn finish(self, sample: &mut Sample, prefix: &str) -> f64 {
         let secs = self.t0.elapsed().as_secs_f64();
         let server = cpu_s(self.pid) - self.server0;
         let clients = self_and_children_cpu_s() - self.clients0;
         let busy = machine_busy_s() - self.busy0;
-        let foreign = (busy - server - clients).max(0.0);
+        let helpers: f64 = self.helpers.iter().map(|&(p, c0)| cpu_s(p) - c0).sum();
+        let foreign = (busy - server - clients - helpers).max(0.0);
         sample.set(&format!("{prefix}_server_cpu_util"), server / secs);
         sample.set(&format!("{prefix}_client_cpu_util"), clients / secs);
+        if !self.helpers.is_empty() {
+            sample.set(&format!("{prefix}_store_cpu_util"), helpers / secs);
+        }
         sample.set_max("foreign_cpu_pct", 100.0 * foreign / secs);
         server
     }

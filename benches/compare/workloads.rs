@@ -15,7 +15,7 @@ use crate::report::Sample;
 use crate::servers::Running;
 use crate::MIB;
 
-const GIB: f64 = (1u64 << 30) as f64;
+pub const GIB: f64 = (1u64 << 30) as f64;
 
 /// W1 (and W5): 4 connections streaming `bytes=0-` of the whole file.
 pub fn w1(config: &Config, running: &Running, sample: &mut Sample) {
@@ -77,14 +77,29 @@ pub fn w3(config: &Config, running: &Running, sample: &mut Sample) {
 
 /// W4: slow clients; the server's memory.
 pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
+    slow_clients(config, running, sample, "w4", config.w4_conns, &[]);
+}
+
+/// `conns` slow clients (half reading at 64 KiB/s, half stalled after the head) for
+/// `BENCH_W4_SECS`, then gone: the server's memory before, during and after, its figures
+/// under `prefix` (W4's, and the object store's WS4 with the store's processes as `helpers`).
+pub fn slow_clients(
+    config: &Config,
+    running: &Running,
+    sample: &mut Sample,
+    prefix: &str,
+    conns: usize,
+    helpers: &[u32],
+) {
+    let key = |name: &str| format!("{prefix}_{name}");
     let pid = running.pid();
     std::thread::sleep(Duration::from_millis(300));
-    sample.set("w4_idle_rss_mib", status_mib(pid, "VmRSS"));
-    let meter = Meter::start(pid);
+    sample.set(&key("idle_rss_mib"), status_mib(pid, "VmRSS"));
+    let meter = Meter::with_helpers(pid, helpers);
     let mut child = client_role(
         "slow",
         running,
-        config.w4_conns,
+        conns,
         &[
             "--range-end",
             &config.w4_range_end.to_string(),
@@ -107,9 +122,9 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         )));
         max_rss = max_rss.max(status_mib(pid, "VmRSS"));
     }
-    sample.set("w4_peak_rss_mib", status_mib(pid, "VmHWM"));
-    sample.set("w4_rss_at_end_mib", status_mib(pid, "VmRSS"));
-    sample.set("w4_sampled_max_rss_mib", max_rss);
+    sample.set(&key("peak_rss_mib"), status_mib(pid, "VmHWM"));
+    sample.set(&key("rss_at_end_mib"), status_mib(pid, "VmRSS"));
+    sample.set(&key("sampled_max_rss_mib"), max_rss);
     // Closing their standard input makes the clients report and exit, closing every socket.
     drop(child.stdin.take());
     let mut out = String::new();
@@ -121,22 +136,22 @@ pub fn w4(config: &Config, running: &Running, sample: &mut Sample) {
         .unwrap();
     let _ = child.wait();
     untrack(child.id());
-    let server_cpu = meter.finish(sample, "w4");
+    let server_cpu = meter.finish(sample, prefix);
     let result: serde_json::Value =
         serde_json::from_str(out.lines().last().unwrap_or("{}")).unwrap_or_default();
     let f = |k: &str| result[k].as_f64().unwrap_or(0.0);
-    sample.set("w4_connected", f("connected"));
-    sample.set("w4_heads", f("heads"));
-    sample.set("w4_errors", f("errors"));
+    sample.set(&key("connected"), f("connected"));
+    sample.set(&key("heads"), f("heads"));
+    sample.set(&key("errors"), f("errors"));
     sample.set(
-        "w4_slow_kib_s",
-        f("read_bytes") / 1024.0 / config.w4_secs / (config.w4_conns as f64 / 2.0),
+        &key("slow_kib_s"),
+        f("read_bytes") / 1024.0 / config.w4_secs / (conns as f64 / 2.0),
     );
     // Per GiB the reading clients took: the bytes queued in the stalled clients' socket
     // buffers are not counted, so this is an upper bound, comparable between servers.
-    sample.set("w4_cpu_s_per_gib", server_cpu / (f("read_bytes") / GIB));
+    sample.set(&key("cpu_s_per_gib"), server_cpu / (f("read_bytes") / GIB));
     std::thread::sleep(Duration::from_secs_f64(config.w4_settle_secs));
-    sample.set("w4_rss_after_close_mib", status_mib(pid, "VmRSS"));
+    sample.set(&key("rss_after_close_mib"), status_mib(pid, "VmRSS"));
 }
 
 /// W7: 64 connections, 4 KiB ranges at random offsets of random files of the tree, with wrk
