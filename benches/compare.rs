@@ -6,6 +6,7 @@
 //! cargo bench --bench compare                 # the full run, about 16 minutes
 //! BENCH_QUICK=1 cargo bench --bench compare   # a smoke test: 64 MiB file, short runs
 //! BENCH_WORKLOADS=w7 cargo bench --bench compare  # W7 only: 10,000 files of 1 MiB
+//! BENCH_WORKLOADS=ws cargo bench --bench compare  # the object store (issue 13): WS1, WS2, WS4
 //! ```
 //!
 //! See BENCHMARKS.md for the workloads, the environment variables and the results. The
@@ -41,12 +42,20 @@ mod meter;
 mod pairs;
 #[path = "compare/perf.rs"]
 mod perf;
+#[path = "compare/proxy.rs"]
+mod proxy;
 #[path = "compare/report.rs"]
 mod report;
 #[path = "compare/rounds.rs"]
 mod rounds;
 #[path = "compare/servers.rs"]
 mod servers;
+#[path = "compare/store.rs"]
+mod store;
+#[path = "compare/store_report.rs"]
+mod store_report;
+#[path = "compare/store_runs.rs"]
+mod store_runs;
 #[path = "compare/targets.rs"]
 mod targets;
 #[path = "compare/workloads.rs"]
@@ -114,6 +123,9 @@ fn run(config: Config) {
     };
     let w7 = config.workloads.iter().any(|w| w == "w7");
     let tree = w7.then(|| many_files::prepare(&config));
+    // The object store serves the data file, for the whole run.
+    let on_store = config.workloads.iter().any(|w| store::is_store_workload(w));
+    let store = on_store.then(|| store::Store::start(&config, &file));
     let load_before = machine::wait_for_quiet(config.wait_quiet);
     if single {
         eprintln!("warming the page cache with {}", file.display());
@@ -124,8 +136,21 @@ fn run(config: Config) {
         many_files::warm(&config, tree);
     }
     let mut report = Report::new(machine::machine_info(&config, &file, load_before));
+    if let Some(store) = &store {
+        report.info.insert("store".into(), store.describe().into());
+    }
     let started = Instant::now();
-    rounds::run_rounds(&config, &file, tree.as_deref(), started, &mut report);
+    rounds::run_rounds(
+        &config,
+        &file,
+        tree.as_deref(),
+        store.as_ref(),
+        started,
+        &mut report,
+    );
+    if let Some(store) = store {
+        store.stop();
+    }
     write_results(&config, report, started);
 }
 

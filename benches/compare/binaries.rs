@@ -1,22 +1,31 @@
 //! The binaries compared: tower-range's example server (also built with other features for
-//! the variants that ask for them) and the tower-http peer, built in release and copied aside
+//! the variants that ask for them, and with `aws` for the object-store workloads, with their
+//! floor `store_copy` beside it) and the tower-http peer, built in release and copied aside
 //! for the run.
 
 use std::path::PathBuf;
 
-use crate::config::Config;
-use crate::example_server;
+use crate::config::{Config, Kind};
+use crate::{example_server, store};
 
 pub fn build(config: &Config) {
     // Builds with features first: each links to the same `examples/server`, so it is copied
     // aside at once, and the default build last leaves `examples/server` as it was.
     for features in feature_sets(config) {
+        // A build with `aws` serves the object store, whose floor needs the same feature.
+        let aws = features.split(',').any(|f| f == "aws");
+        let examples: &[&str] = if aws {
+            &["server", "store_copy"]
+        } else {
+            &["server"]
+        };
         eprintln!(
-            "building the server: cargo build --release --example server --features {features}"
+            "building the server: cargo build --release --example {} --features {features}",
+            examples.join(" --example ")
         );
         let status = example_server::build_examples_with_features(
             &config.root,
-            &["server"],
+            examples,
             Some(&features),
             "cargo",
         )
@@ -29,6 +38,12 @@ pub fn build(config: &Config) {
             &config.target_dir.join("release/examples/server"),
             &server_with_features(config, &features),
         );
+        if aws {
+            copy(
+                &config.target_dir.join("release/examples/store_copy"),
+                &store::floor_binary(config),
+            );
+        }
     }
     eprintln!(
         "building the servers: cargo build --release --example server --example peer_tower_http"
@@ -49,8 +64,11 @@ pub fn snapshot(config: &Config) {
             &config.out_dir.join("bin").join(name),
         );
     }
-    for features in feature_sets(config) {
-        let binary = server_with_features(config, &features);
+    let floor = store::floor_binary(config);
+    let store = config.workloads.iter().any(|w| store::is_store_workload(w));
+    let features = feature_sets(config);
+    let binaries = features.iter().map(|f| server_with_features(config, f));
+    for binary in binaries.chain(store.then_some(floor)) {
         assert!(
             binary.is_file(),
             "{} is missing: drop BENCH_NO_BUILD so that the bench builds it",
@@ -67,10 +85,20 @@ pub fn server_with_features(config: &Config, features: &str) -> PathBuf {
         .join(format!("server--features-{}", features.replace(',', "-")))
 }
 
-/// The feature sets the servers of the run ask for, each once.
+/// The feature sets the servers of the run ask for, each once: their own, and with `aws`
+/// for our servers when an object-store workload runs (a `bin:=PATH` variant brings its own;
+/// `aws` alone is built then in any case, for the floor).
 fn feature_sets(config: &Config) -> Vec<String> {
+    let store = config.workloads.iter().any(|w| store::is_store_workload(w));
+    let for_store = config
+        .servers
+        .iter()
+        .filter(|s| store && s.kind == Kind::Ours && s.binary.is_none())
+        .map(store::server_features)
+        .chain(store.then(|| "aws".to_string()));
     let mut sets: Vec<String> = Vec::new();
-    for features in config.servers.iter().filter_map(|s| s.features.clone()) {
+    let own = config.servers.iter().filter_map(|s| s.features.clone());
+    for features in own.chain(for_store) {
         if !sets.contains(&features) {
             sets.push(features);
         }

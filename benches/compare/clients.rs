@@ -10,6 +10,7 @@
 //! - `--role slow`: W4's clients: `conns` connections each asking for a long range; even ones
 //!   read at `rate` bytes/s, odd ones read the response head and then stop reading. They hold
 //!   on until the driver closes the standard input.
+//! - `--role proxy`: the object store's counting proxy (`proxy.rs`).
 //!
 //! `load` and `slow` print one JSON line with what they measured, their own CPU time included.
 
@@ -26,6 +27,10 @@ const BUF: usize = 256 * 1024;
 /// Runs the role named in `args` (the arguments after `--role`).
 pub fn role_main(args: &[String]) {
     let role = args.first().map(String::as_str).unwrap_or("");
+    if role == "proxy" {
+        // The object store's counting proxy, a role of its own (`proxy.rs`).
+        return crate::proxy::role_main(&args[1..]);
+    }
     let opts = Opts::parse(&args[1.min(args.len())..]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

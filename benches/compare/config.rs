@@ -35,6 +35,8 @@ pub struct Config {
     pub max_tries: usize,
     /// W7's tree: how many files of 1 MiB (`BENCH_MANY_FILES`, a multiple of 100).
     pub many_files: u64,
+    /// WS4's slow clients (`BENCH_WS4_CONNS`).
+    pub ws4_conns: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -111,17 +113,30 @@ pub enum Kind {
     NginxFiles {
         open_file_cache: bool,
     },
+    /// The object-store workloads' floor (`examples/store_copy.rs`): no server, the same GETs
+    /// as ours with their bytes dropped.
+    StoreFloor,
 }
 
 impl Kind {
     /// Whether the server can serve W7's tree at `/media/…`.
     pub fn serves_tree(self) -> bool {
-        !matches!(self, Kind::Nginx { .. })
+        matches!(self, Kind::Ours | Kind::TowerHttp | Kind::NginxFiles { .. })
     }
 
     /// Whether the server can serve the one file of W1–W4 at `/video`.
     pub fn serves_file(self) -> bool {
-        !matches!(self, Kind::NginxFiles { .. })
+        matches!(self, Kind::Ours | Kind::TowerHttp | Kind::Nginx { .. })
+    }
+
+    /// Whether it runs the object-store workload `workload`: our server all of them (built
+    /// with `aws`), the floor those with a streaming shape (it serves no slow clients).
+    pub fn runs_store(self, workload: &str) -> bool {
+        match self {
+            Kind::Ours => true,
+            Kind::StoreFloor => workload != "ws4",
+            _ => false,
+        }
     }
 }
 
@@ -201,6 +216,7 @@ impl Config {
                 },
                 AccessLog::Off,
             ),
+            other(crate::report::FLOOR, Kind::StoreFloor, AccessLog::Absent),
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
         for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
@@ -249,6 +265,8 @@ impl Config {
             .map(|s| s.trim().to_lowercase())
             .flat_map(|w| match w.as_str() {
                 "w6" => vec!["w6s".to_string(), "w6r".to_string()],
+                // The object store's three: W1's and W2's shapes and W4's slow clients.
+                "ws" => crate::store::WORKLOADS.map(String::from).to_vec(),
                 _ => vec![w],
             })
             .collect();
@@ -256,12 +274,15 @@ impl Config {
         // The tree-only nginx servers join the default list only when W7 runs: the default
         // run (W1–W4, W6) serves one file, which they cannot.
         let w7 = workloads.iter().any(|w| w == "w7");
+        // The floor joins the default list only when an object-store workload runs.
+        let store = workloads.iter().any(|w| crate::store::is_store_workload(w));
         let default_servers: Vec<String> = all
             .iter()
             .filter(|s| match s.kind {
                 _ if s.name == METRICS_SERVER => false,
                 Kind::Nginx { .. } => nginx,
                 Kind::NginxFiles { .. } => nginx && w7,
+                Kind::StoreFloor => store,
                 _ => true,
             })
             .map(|s| s.name.clone())
@@ -301,6 +322,7 @@ impl Config {
             max_foreign: env::number("BENCH_MAX_FOREIGN", 15.0),
             max_tries: env::number("BENCH_MAX_TRIES", 3),
             many_files: env::number("BENCH_MANY_FILES", 10_000),
+            ws4_conns: env::number("BENCH_WS4_CONNS", 200),
             root,
             target_dir,
         }

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::store_report::STORE_KEYS;
+
 /// One server under one workload in one round.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -110,6 +112,8 @@ pub(crate) const NGINX: &str = "nginx-sendfile-off";
 pub(crate) const NGINX_LOG_OFF: &str = "nginx-sendfile-off-log-off";
 /// W7's nginx base: the tree with `alias` and `open_file_cache off`.
 pub(crate) const NGINX_FILES: &str = "nginx-files-cache-off";
+/// The object-store workloads' floor (`examples/store_copy.rs`).
+pub(crate) const FLOOR: &str = "store-floor";
 
 pub struct Report {
     pub info: BTreeMap<String, Value>,
@@ -231,6 +235,7 @@ impl Report {
                     .iter()
                     .map(|h| h.0)
                     .chain(DETAILS.iter().map(|d| d.0))
+                    .chain(STORE_KEYS.iter().map(|d| d.0))
                     .collect();
                 (
                     s,
@@ -319,9 +324,12 @@ impl Report {
             }
         };
         let label = |server: &str| self.label(server);
-        table(&mut md, "server (median)", &label, &|server, key| {
-            self.median(server, key).map_or("-".into(), fmt_num)
-        });
+        // An object-store run alone has no headline of the file workloads.
+        if !measured.is_empty() {
+            table(&mut md, "server (median)", &label, &|server, key| {
+                self.median(server, key).map_or("-".into(), fmt_num)
+            });
+        }
         const BETTER: &str = "higher is better for req/s and MB/s, lower for the rest";
         // Like for like: each server against nginx with sendfile off and the same access log.
         if self.nginx_with(true).is_some() || self.nginx_with(false).is_some() {
@@ -355,7 +363,11 @@ impl Report {
             });
         }
         self.targets_markdown(&mut md);
-        // Details.
+        self.store_markdown(&mut md);
+        // Details, when a file workload ran.
+        if measured.is_empty() {
+            return md;
+        }
         let _ = writeln!(md, "\nDetails (medians):\n");
         let _ = write!(md, "| figure |");
         for server in &servers {

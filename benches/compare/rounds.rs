@@ -1,16 +1,20 @@
 //! The order of the runs: rounds that interleave the servers, so that a drift of the machine
 //! during the bench spreads over all of them, and each sample run again when other processes
-//! disturbed it. W7 runs on the many-files tree, with the servers that can serve one.
+//! disturbed it. W7 runs on the many-files tree, with the servers that can serve one; the
+//! object-store workloads (WS1, WS2, WS4) with our servers serving from the store and the
+//! floor.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::{Config, ServerSpec};
+use crate::config::{Config, Kind, ServerSpec};
 use crate::machine::{loadavg, wait_for_quiet};
 use crate::perf::{start_perf, stop_perf};
 use crate::report::{Report, Sample};
 use crate::servers::{start_server, Served};
+use crate::store::{is_store_workload, Store};
+use crate::store_runs::{floor, through_server, ws4};
 use crate::workloads::{w1, w2, w3, w4, w6r, w6s, w7};
 
 /// Every server under every workload, once per round; the samples go to `report`. `tree` is
@@ -19,6 +23,7 @@ pub fn run_rounds(
     config: &Config,
     file: &Path,
     tree: Option<&Path>,
+    store: Option<&Store>,
     started: Instant,
     report: &mut Report,
 ) {
@@ -26,6 +31,7 @@ pub fn run_rounds(
         config,
         file,
         tree,
+        store,
         started,
     };
     for round in 1..=config.rounds {
@@ -36,6 +42,8 @@ pub fn run_rounds(
                 // configurations no `/video`: those pairs are skipped, not failed.
                 let fits = if workload == "w7" {
                     server.kind.serves_tree()
+                } else if is_store_workload(workload) {
+                    server.kind.runs_store(workload)
                 } else {
                     server.kind.serves_file()
                 };
@@ -61,6 +69,8 @@ struct Runs<'a> {
     config: &'a Config,
     file: &'a Path,
     tree: Option<&'a Path>,
+    /// The object store, when its workloads run.
+    store: Option<&'a Store>,
     /// When the first run began, for the progress lines.
     started: Instant,
 }
@@ -98,6 +108,7 @@ impl Runs<'_> {
             config,
             file,
             tree,
+            store,
             started,
         } = *self;
         let mut sample = Sample {
@@ -113,8 +124,15 @@ impl Runs<'_> {
             server.name,
             loadavg()
         );
+        let store_here = || store.expect("the object store is started when its workloads run");
+        if server.kind == Kind::StoreFloor {
+            floor(config, store_here(), workload, &mut sample);
+            eprintln!("        {}", sample.summary());
+            return sample;
+        }
         let served = match workload {
             "w7" => Served::Tree(tree.expect("W7's tree is prepared when W7 runs")),
+            w if is_store_workload(w) => Served::Object(store_here()),
             _ => Served::File(file),
         };
         // W6 is HTTP/2: nginx then listens for it on a port of its own.
@@ -128,6 +146,14 @@ impl Runs<'_> {
             "w6s" => w6s(config, &running, &mut sample),
             "w6r" => w6r(config, &running, &mut sample),
             "w7" => w7(config, &running, &mut sample),
+            "ws1" | "ws2" => through_server(config, &running, store_here(), workload, &mut sample),
+            "ws4" => ws4(
+                config,
+                &running,
+                store_here(),
+                frames_bytes(server),
+                &mut sample,
+            ),
             other => panic!("unknown workload {other}"),
         }
         if let Some(perf) = perf {
@@ -137,4 +163,16 @@ impl Runs<'_> {
         eprintln!("        {}", sample.summary());
         sample
     }
+}
+
+/// What one body of `server` may read ahead: `read_ahead × frame_size`, from its flags or the
+/// library's defaults (the example server's).
+fn frames_bytes(server: &ServerSpec) -> f64 {
+    let flag = |name: &str, default: usize| {
+        crate::machine::flag(&server.args, name).map_or(default, |v| v.parse().unwrap_or(default))
+    };
+    let frame = flag("--frame-size", tower_range::DEFAULT_FRAME_SIZE)
+        .clamp(tower_range::MIN_FRAME_SIZE, tower_range::MAX_FRAME_SIZE);
+    let read_ahead = flag("--read-ahead", tower_range::DEFAULT_READ_AHEAD).max(1);
+    (frame * read_ahead) as f64
 }

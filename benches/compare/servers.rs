@@ -1,8 +1,9 @@
 //! The servers under test as child processes pinned to CPU 0: tower-range's and
 //! tower-http's example binaries, or nginx from a generated configuration; ready once they
 //! serve the right bytes, stopped after each run. Each serves either the one data file at
-//! `/video` (W1–W4, W6) or W7's tree at `/media/…`; for W6 each also answers HTTP/2 with
-//! prior knowledge (h2c), nginx on a port of its own.
+//! `/video` (W1–W4, W6) or W7's tree at `/media/…`, or (ours, built with `aws`) the data
+//! file as an object of the bench's S3 server at `/video` (the object-store workloads); for
+//! W6 each also answers HTTP/2 with prior knowledge (h2c), nginx on a port of its own.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,12 +17,15 @@ use crate::config::{AccessLog, Config, Kind, ServerSpec};
 use crate::data_file::expected_bytes;
 use crate::example_server;
 use crate::many_files;
+use crate::store::{self, Store};
 
-/// What a server serves: the data file at `/video`, or W7's tree at `/media/`.
+/// What a server serves: the data file at `/video`, or W7's tree at `/media/`, or the data
+/// file from the object store at `/video`.
 #[derive(Clone, Copy)]
 pub enum Served<'a> {
     File(&'a Path),
     Tree(&'a Path),
+    Object(&'a Store),
 }
 
 /// A server started for one run.
@@ -52,7 +56,8 @@ impl Running {
 /// returns once it serves the right bytes.
 pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool) -> Running {
     let file = match served {
-        Served::File(path) | Served::Tree(path) => path,
+        Served::File(path) | Served::Tree(path) => path.display().to_string(),
+        Served::Object(store) => store.url.clone(),
     };
     let dir = config.out_dir.join("run").join(&spec.name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -60,21 +65,26 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
     let examples = config.out_dir.join("bin");
     let mut running = match spec.kind {
         Kind::Ours | Kind::TowerHttp => {
-            let binary = spec.binary.clone().unwrap_or_else(|| match &spec.features {
-                Some(features) => binaries::server_with_features(config, features),
-                None => examples.join(if spec.kind == Kind::Ours {
-                    "server"
-                } else {
-                    "peer_tower_http"
-                }),
-            });
-            let mut args = vec![
-                file.display().to_string(),
-                "--addr".into(),
-                "127.0.0.1:0".into(),
-            ];
+            let binary = spec
+                .binary
+                .clone()
+                .unwrap_or_else(|| match (&spec.features, served) {
+                    (_, Served::Object(_)) => {
+                        binaries::server_with_features(config, &store::server_features(spec))
+                    }
+                    (Some(features), _) => binaries::server_with_features(config, features),
+                    (None, _) => examples.join(if spec.kind == Kind::Ours {
+                        "server"
+                    } else {
+                        "peer_tower_http"
+                    }),
+                });
+            let mut args = vec![file, "--addr".into(), "127.0.0.1:0".into()];
             args.extend(spec.args.iter().cloned());
             let mut command = pinned("0", &binary, &args);
+            if let Served::Object(store) = served {
+                store.client_env(&mut command);
+            }
             command.envs(spec.env.iter().map(|(k, v)| (k, v)));
             let mut child = command
                 .stdout(Stdio::piped())
@@ -93,7 +103,9 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
                 _stdout: Some(stdout),
             }
         }
+        Kind::StoreFloor => unreachable!("the floor is not a server"),
         Kind::Nginx { .. } | Kind::NginxFiles { .. } => {
+            let file = Path::new(&file);
             let [port, second] = free_ports();
             let h2_port = if h2 { second } else { port };
             let conf = nginx_conf(spec, &dir, port, h2.then_some(h2_port), file);
@@ -129,9 +141,11 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let checked = match served {
-            Served::File(_) => check_range(running.addr, "/video", config.file_size, &|o, l| {
-                expected_bytes(o, l)
-            }),
+            Served::File(_) | Served::Object(_) => {
+                check_range(running.addr, "/video", config.file_size, &|o, l| {
+                    expected_bytes(o, l)
+                })
+            }
             Served::Tree(_) => {
                 // The last file, in the last directory: the whole tree is in place.
                 let k = config.many_files - 1;
@@ -155,7 +169,7 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
 
 /// Two distinct ports free now, for nginx to listen on (it cannot announce a port it picked
 /// itself); both listeners are held until both ports are known, so they differ.
-fn free_ports() -> [u16; 2] {
+pub(crate) fn free_ports() -> [u16; 2] {
     let listeners = [(); 2].map(|()| TcpListener::bind("127.0.0.1:0").unwrap());
     listeners.map(|l| l.local_addr().unwrap().port())
 }
