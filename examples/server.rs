@@ -325,7 +325,8 @@ impl App {
             Ok(resolver) => resolver.download_query("download"),
             Err(error) => startup::fail(&format!("{}: {error}", root.display())),
         };
-        Self::assemble(library::library_page(root), args, |budget| {
+        let page = library::library_page(&library::walk(root));
+        Self::assemble(page, args, |budget| {
             Media::Library(configure(
                 RangeDirService::from_resolver(resolver),
                 args,
@@ -449,13 +450,10 @@ impl Service<Request<Incoming>> for Routes {
             (_, "/" | "/index.html") => routed(self.page.call(request), Either::Left),
             (Media::Video(video), "/video") => routed(video.call(request), Either::Right),
             #[cfg(unix)]
-            (Media::Library(media), _)
-                if path
-                    .strip_prefix(library::MEDIA_PREFIX)
-                    .is_some_and(|rest| rest.starts_with('/')) =>
-            {
-                routed(media.call(strip_prefix(request)), Either::Right)
-            }
+            (Media::Library(media), _) if library::under_media(path) => routed(
+                media.call(library::strip_media_prefix(request)),
+                Either::Right,
+            ),
             _ => {
                 let body = Either::Right(RangeBody::from_bytes("not found\n"));
                 let mut response = Response::new(cors::OrEmpty::new(body));
@@ -464,21 +462,4 @@ impl Service<Request<Incoming>> for Routes {
             }
         }
     }
-}
-
-/// The request as the directory service sees it: its path without `/media`, so that the
-/// service maps what follows the mount point (as axum's `nest_service` does).
-#[cfg(unix)]
-fn strip_prefix(request: Request<Incoming>) -> Request<Incoming> {
-    let (mut parts, body) = request.into_parts();
-    // The router only sends paths under `/media/` here.
-    let rest = parts.uri.path()[library::MEDIA_PREFIX.len()..].to_owned();
-    let target = match parts.uri.query() {
-        Some(query) => format!("{rest}?{query}"),
-        None => rest,
-    };
-    if let Ok(uri) = target.parse() {
-        parts.uri = uri;
-    }
-    Request::from_parts(parts, body)
 }
