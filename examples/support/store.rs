@@ -129,12 +129,12 @@ mod served {
 
     /// Whether this build has the provider `feature` (it has at least one).
     pub(super) fn built_with(feature: &str) -> bool {
-        match feature {
-            "aws" => cfg!(feature = "aws"),
-            "gcp" => cfg!(feature = "gcp"),
-            "azure" => cfg!(feature = "azure"),
-            _ => false,
-        }
+        let built = [
+            ("aws", cfg!(feature = "aws")),
+            ("gcp", cfg!(feature = "gcp")),
+            ("azure", cfg!(feature = "azure")),
+        ];
+        built.contains(&(feature, true))
     }
 
     /// The server for a store URL, after checking the store answers for it; exits 1 with
@@ -164,6 +164,10 @@ mod served {
                 Error::NotFound { .. } => fail(&format!(
                     "{url}: no such object (a wrong bucket or key; to serve the keys under \
                      a prefix, end the URL with /)"
+                )),
+                Error::PermissionDenied { .. } | Error::Unauthenticated { .. } => fail(&format!(
+                    "{url}: access refused (check the credentials and the bucket's policy): {}",
+                    one_line(&error)
                 )),
                 error => fail(&format!("{url}: {}", one_line(&error))),
             }
@@ -269,6 +273,8 @@ mod served {
             }
             None => text,
         };
+        // A HEAD's refusal has no body to quote: no dangling colon either.
+        let text = text.trim_end().trim_end_matches(':');
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         match text.char_indices().nth(MAX) {
             Some((cut, _)) => format!("{}…", &text[..cut]),
