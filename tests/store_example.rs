@@ -534,6 +534,25 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
             assert_eq!(reply.status, status, "{path}: {reply:?}");
         }
     }
+    drop(server);
+
+    // The rate limit applies to objects as to files: 200 KiB at 64 KiB/s after the first
+    // 64 KiB take at least 2 s.
+    let server = moto.serve(
+        "s3://library/films/",
+        &["--limit-rate", "64k", "--limit-rate-after", "64k"],
+    );
+    let started = Instant::now();
+    let reply = get(&http1_client(), server.addr, "/media/movie.mp4", &[]).await;
+    let took = started.elapsed();
+    expect(
+        &reply,
+        Version::HTTP_11,
+        StatusCode::OK,
+        &movie,
+        "throttled",
+    );
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
 }
 
 /// Runs the example server (built with `features`) on `url` with `env` until it exits, on an
