@@ -1,7 +1,9 @@
 //! The bundled example server: an HTML page with a `<video>` at `/` and the video at
 //! `/video`, over HTTP/1.1 and HTTP/2 (h2c) on one port, built on raw hyper and tower. Given a
 //! directory instead of a video (Unix), it serves the tree at `/media/<path>` and a library
-//! page at `/`.
+//! page at `/`. Given an object-store URL (built with `--features aws`, `gcp` or `azure`), it
+//! serves the object at `/video` (`s3://BUCKET/KEY`) or the keys under a prefix at
+//! `/media/<key>` with a library page (`s3://BUCKET/PREFIX/`); see `support/store.rs`.
 //!
 //! ```text
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
@@ -36,13 +38,16 @@ use tower::Service;
 mod access_log;
 #[path = "support/cors.rs"]
 mod cors;
-#[cfg(unix)]
+// The directory mode (Unix) and the store's prefix mode share the library page.
+#[cfg(any(unix, feature = "aws", feature = "gcp", feature = "azure"))]
 #[path = "support/library.rs"]
 mod library;
 #[path = "support/metrics_endpoint.rs"]
 mod metrics_endpoint;
 #[path = "support/startup.rs"]
 mod startup;
+#[path = "support/store.rs"]
+mod store;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 use access_log::{Logged, RequestLog};
@@ -59,7 +64,12 @@ use watchdog::{Activity, Limits};
 #[command(about = "Serve a video page and its video with tower-range")]
 struct Args {
     /// The video to serve at /video (default: the bundled sample), or a directory to serve
-    /// at /media/ with a library page at / (Unix).
+    /// at /media/ with a library page at / (Unix). Or an object-store URL: s3://BUCKET/KEY
+    /// serves that object at /video, s3://BUCKET/PREFIX/ (ending with /) the keys under the
+    /// prefix at /media/ with a library page at /; gs:// and az:// likewise. Needs the server
+    /// built with --features aws (s3://), gcp (gs://) or azure (az://); credentials, region
+    /// and endpoint come from the provider's environment variables (AWS_REGION,
+    /// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID…).
     video: Option<PathBuf>,
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8000")]
@@ -181,9 +191,10 @@ fn main() {
 async fn run(args: Args) {
     let video = args.video.clone().unwrap_or_else(sample_video);
     // Fail before binding, with one line, when the video cannot be served.
-    let app = match video.is_dir() {
-        true => App::library(&video, &args),
-        false => {
+    let app = match store::url_and_feature(&video) {
+        Some((url, feature)) => store::app(url, feature, &args).await,
+        None if video.is_dir() => App::library(&video, &args),
+        None => {
             check_file(&video);
             App::new(&video, &args)
         }
@@ -303,16 +314,20 @@ enum Media {
     /// A tree at `/media/…`.
     #[cfg(unix)]
     Library(tower_range::dir::RangeDirService),
+    /// An object at `/video`, or the keys under a prefix at `/media/…`.
+    #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+    Store(store::StoreMedia),
 }
 
-/// The page's body or the media's; or none, for the preflights the CORS layer answers.
-type RouteBody = cors::OrEmpty<Either<RangeBody<MemoryReader>, RangeBody<FileReader>>>;
+/// The page's body, a file's, or an object's.
+type Bodies = Either<Either<RangeBody<MemoryReader>, RangeBody<FileReader>>, store::Body>;
+
+/// A route's body; or none, for the preflights the CORS layer answers.
+type RouteBody = cors::OrEmpty<Bodies>;
 
 impl App {
     fn new(video: &std::path::Path, args: &Args) -> Self {
-        let video_type = content_type_for_path(video);
-        let html = page_html(video_type.to_str().unwrap_or("video/mp4"));
-        Self::assemble(html, args, |budget| {
+        Self::assemble(video_page(video), args, |budget| {
             Media::Video(configure(RangeFileService::new(video), args, budget))
         })
     }
@@ -325,7 +340,8 @@ impl App {
             Ok(resolver) => resolver.download_query("download"),
             Err(error) => startup::fail(&format!("{}: {error}", root.display())),
         };
-        Self::assemble(library::library_page(root), args, |budget| {
+        let page = library::library_page(&library::walk(root));
+        Self::assemble(page, args, |budget| {
             Media::Library(configure(
                 RangeDirService::from_resolver(resolver),
                 args,
@@ -379,6 +395,12 @@ impl App {
     }
 }
 
+/// The page for one video, named `video` (its extension gives the `<source>`'s type).
+fn video_page(video: &std::path::Path) -> String {
+    let video_type = content_type_for_path(video);
+    page_html(video_type.to_str().unwrap_or("video/mp4"))
+}
+
 fn page_html(video_type: &str) -> String {
     let video_type = video_type.replace('"', "");
     format!(
@@ -417,14 +439,21 @@ impl Service<Request<Incoming>> for App {
     }
 }
 
+/// The page's body as a route's.
+fn page_body(body: RangeBody<MemoryReader>) -> Bodies {
+    Either::Left(Either::Left(body))
+}
+
+/// A file's body (or a fixed answer's) as a route's.
+fn file_body(body: RangeBody<FileReader>) -> Bodies {
+    Either::Left(Either::Right(body))
+}
+
 /// What a route answers, boxed: each route has a future of its own type.
 type RouteFuture = Pin<Box<dyn Future<Output = Result<Response<RouteBody>, Infallible>> + Send>>;
 
 /// A route's answer, its body made a [`RouteBody`].
-fn routed<B: 'static, F>(
-    answer: F,
-    body: fn(B) -> Either<RangeBody<MemoryReader>, RangeBody<FileReader>>,
-) -> RouteFuture
+fn routed<B: 'static, F>(answer: F, body: fn(B) -> Bodies) -> RouteFuture
 where
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
 {
@@ -446,39 +475,20 @@ impl Service<Request<Incoming>> for Routes {
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         let path = request.uri().path();
         match (&mut self.media, path) {
-            (_, "/" | "/index.html") => routed(self.page.call(request), Either::Left),
-            (Media::Video(video), "/video") => routed(video.call(request), Either::Right),
+            (_, "/" | "/index.html") => routed(self.page.call(request), page_body),
+            (Media::Video(video), "/video") => routed(video.call(request), file_body),
             #[cfg(unix)]
-            (Media::Library(media), _)
-                if path
-                    .strip_prefix(library::MEDIA_PREFIX)
-                    .is_some_and(|rest| rest.starts_with('/')) =>
-            {
-                routed(media.call(strip_prefix(request)), Either::Right)
+            (Media::Library(media), _) if library::under_media(path) => {
+                routed(media.call(library::strip_media_prefix(request)), file_body)
             }
+            #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+            (Media::Store(media), _) if media.serves(path) => media.call(request),
             _ => {
-                let body = Either::Right(RangeBody::from_bytes("not found\n"));
+                let body = file_body(RangeBody::from_bytes("not found\n"));
                 let mut response = Response::new(cors::OrEmpty::new(body));
                 *response.status_mut() = StatusCode::NOT_FOUND;
                 Box::pin(std::future::ready(Ok(response)))
             }
         }
     }
-}
-
-/// The request as the directory service sees it: its path without `/media`, so that the
-/// service maps what follows the mount point (as axum's `nest_service` does).
-#[cfg(unix)]
-fn strip_prefix(request: Request<Incoming>) -> Request<Incoming> {
-    let (mut parts, body) = request.into_parts();
-    // The router only sends paths under `/media/` here.
-    let rest = parts.uri.path()[library::MEDIA_PREFIX.len()..].to_owned();
-    let target = match parts.uri.query() {
-        Some(query) => format!("{rest}?{query}"),
-        None => rest,
-    };
-    if let Ok(uri) = target.parse() {
-        parts.uri = uri;
-    }
-    Request::from_parts(parts, body)
 }

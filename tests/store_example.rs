@@ -1,0 +1,646 @@
+//! The example server's object-store mode as users run it: the binary built with `--features
+//! aws`, pointed at moto's S3 server by the standard AWS environment variables, answering over
+//! real TCP (HTTP/1.1 and HTTP/2) byte for byte what it answers for a file; a prefix served
+//! under `/media/` with its library page; a wrong bucket or key refused with one line before
+//! binding; and a build without the feature naming the flag it needs.
+//!
+//! Needs moto's server: `python3 -m venv /work/moto-venv && /work/moto-venv/bin/pip install
+//! 'moto[server]==5.2.5'`, then `TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server` (or
+//! `moto_server` in `PATH`). Without it the tests that need it say so and pass.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{Method, StatusCode, Version};
+use support::{
+    assert_same_bytes, content, example_binary, example_binary_with_features, find_program, get,
+    http1_client, http2_client, multipart_parts, run, send, url_request, ChildGuard, HttpClient,
+    Reply, Server,
+};
+use tower_range::store::object_store::aws::AmazonS3Builder;
+use tower_range::store::object_store::path::Path as Key;
+use tower_range::store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+/// A few hundred KiB: several frames and a multipart answer's worth, small enough for moto,
+/// which holds its objects in memory.
+const SIZE: usize = 300 * 1024;
+
+/// moto's S3 server on a free port of 127.0.0.1, killed when dropped.
+struct Moto {
+    _child: ChildGuard,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    /// Starts moto (`TOWER_RANGE_MOTO`, or `moto_server` in `PATH`), or says why not and
+    /// returns `None`.
+    fn start_or_skip() -> Option<Moto> {
+        Self::start_with_env_or_skip(&[])
+    }
+
+    /// [`Moto::start_or_skip`] with moto's own settings in `env`.
+    fn start_with_env_or_skip(env: &[(&str, &str)]) -> Option<Moto> {
+        let program = match std::env::var_os("TOWER_RANGE_MOTO") {
+            Some(program) => Some(PathBuf::from(program)),
+            None => find_program("moto_server"),
+        };
+        let Some(program) = program else {
+            eprintln!(
+                "skipped: moto_server not found. Install it with `python3 -m venv /work/moto-venv \
+                 && /work/moto-venv/bin/pip install 'moto[server]==5.2.5'` and set \
+                 TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server"
+            );
+            return None;
+        };
+        // A port the kernel picked, released for moto to take: moto has no port 0.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let mut child = ChildGuard(Some(child));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(addr).is_err() {
+            let exited = child.0.as_mut().unwrap().try_wait().unwrap();
+            assert!(exited.is_none(), "moto_server exited: {exited:?}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server not listening within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(Moto {
+            _child: child,
+            addr,
+        })
+    }
+
+    /// Creates `bucket` (moto checks no credentials).
+    fn create_bucket(&self, bucket: &str) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    /// `bucket` through `object_store` itself, as the server sees it.
+    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        let store = AmazonS3Builder::new()
+            .with_endpoint(format!("http://{}", self.addr))
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .with_region("us-east-1")
+            .build()
+            .unwrap();
+        Arc::new(store)
+    }
+
+    /// The environment that points the example server at this moto.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", format!("http://{}", self.addr)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            // The store client must reach moto directly, whatever proxy the machine has.
+            ("NO_PROXY", "127.0.0.1,localhost".into()),
+            ("no_proxy", "127.0.0.1,localhost".into()),
+            ("RUST_LOG", "info".into()),
+        ]
+    }
+
+    /// The example server built with `--features aws`, serving `url` with `args`.
+    fn serve(&self, url: &str, args: &[&str]) -> Server {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start_example_with_features("server", &["aws"], &[&[url], args].concat(), &env)
+    }
+}
+
+/// Puts `objects` into `store`.
+async fn put(store: &dyn ObjectStore, objects: &[(&str, &[u8])]) {
+    for (key, bytes) in objects {
+        store
+            .put(&Key::from(*key), PutPayload::from(bytes.to_vec()))
+            .await
+            .unwrap_or_else(|e| panic!("putting {key}: {e}"));
+    }
+}
+
+/// The two protocols, each with its client.
+fn clients() -> [(HttpClient, Version); 2] {
+    [
+        (http1_client(), Version::HTTP_11),
+        (http2_client(), Version::HTTP_2),
+    ]
+}
+
+#[track_caller]
+fn expect(reply: &Reply, version: Version, status: StatusCode, body: &[u8], what: &str) {
+    assert_eq!(reply.version, version, "{what}: {reply:?}");
+    assert_eq!(reply.status, status, "{what}: {reply:?}");
+    assert_same_bytes(what, &reply.body, body);
+    if status != StatusCode::NOT_MODIFIED {
+        assert_eq!(
+            reply.header("content-length"),
+            Some(body.len().to_string().as_str()),
+            "{what}: {reply:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
+    let Some(moto) = Moto::start_or_skip() else {
+        return;
+    };
+    moto.create_bucket("videos");
+    let data = content(SIZE);
+    put(moto.store("videos").as_ref(), &[("films/intro.mp4", &data)]).await;
+    let uploaded = SystemTime::now();
+    let server = moto.serve(
+        "s3://videos/films/intro.mp4",
+        &[
+            "--cors-origin",
+            "http://page.example",
+            "--send-timeout",
+            "30",
+        ],
+    );
+    assert_eq!(
+        server.stdout_lines(1, Duration::from_secs(5))[0],
+        format!(
+            "serving s3://videos/films/intro.mp4 at http://{}/",
+            server.addr
+        )
+    );
+    // If-Range with a date needs a strong Last-Modified: one at least a second old.
+    if let Some(wait) = Duration::from_secs(2).checked_sub(uploaded.elapsed().unwrap()) {
+        tokio::time::sleep(wait).await;
+    }
+    let len = SIZE;
+    for (client, version) in clients() {
+        let addr = server.addr;
+
+        let page = get(&client, addr, "/", &[]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = std::str::from_utf8(&page.body).unwrap();
+        assert!(
+            html.contains("<source src=\"/video\" type=\"video/mp4\">"),
+            "{html}"
+        );
+
+        let whole = get(&client, addr, "/video", &[]).await;
+        expect(&whole, version, StatusCode::OK, &data, "whole");
+        assert_eq!(whole.header("content-type"), Some("video/mp4"));
+        assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+        let etag = whole.header("etag").expect("an ETag").to_owned();
+        let etag = etag.as_str();
+        assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+        let modified = whole
+            .header("last-modified")
+            .expect("Last-Modified")
+            .to_owned();
+        let modified = modified.as_str();
+
+        for (range, start, end) in [
+            ("bytes=100-199", 100, 199),
+            ("bytes=-500", len - 500, len - 1),
+            ("bytes=300000-", 300_000, len - 1),
+            ("bytes=307190-999999", 307_190, len - 1),
+            ("bytes=0-0", 0, 0),
+        ] {
+            let reply = get(&client, addr, "/video", &[("range", range)]).await;
+            expect(
+                &reply,
+                version,
+                StatusCode::PARTIAL_CONTENT,
+                &data[start..=end],
+                range,
+            );
+            assert_eq!(
+                reply.header("content-range"),
+                Some(format!("bytes {start}-{end}/{len}").as_str()),
+                "{range}"
+            );
+        }
+        for range in [format!("bytes={len}-"), "bytes=-0".to_owned()] {
+            let reply = get(&client, addr, "/video", &[("range", &range)]).await;
+            assert_eq!(reply.status, StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+            assert_eq!(
+                reply.header("content-range"),
+                Some(format!("bytes */{len}").as_str())
+            );
+        }
+
+        let reply = get(
+            &client,
+            addr,
+            "/video",
+            &[("range", "bytes=0-9,1000-1999,-10")],
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+        let content_type = reply.header("content-type").unwrap();
+        assert!(content_type.starts_with("multipart/byteranges; boundary="));
+        let parts = multipart_parts(content_type, &reply.body);
+        let expected = [(0, 9), (1000, 1999), (len - 10, len - 1)];
+        assert_eq!(parts.len(), expected.len());
+        for ((range, bytes), (start, end)) in parts.iter().zip(expected) {
+            assert_eq!(range, &format!("bytes {start}-{end}/{len}"));
+            assert_same_bytes(range, bytes, &data[start..=end]);
+        }
+
+        // If-Range: a strong match or the exact date honours the range; anything else
+        // (another tag, a weak tag, another date) gets the whole object.
+        let ranged = [("range", "bytes=10-19")];
+        let weak = format!("W/{etag}");
+        let weak = weak.as_str();
+        let earlier = httpdate::fmt_http_date(
+            httpdate::parse_http_date(modified).unwrap() - Duration::from_secs(1),
+        );
+        let earlier = earlier.as_str();
+        let past_the_end = format!("bytes={len}-");
+        for (validator, partial) in [
+            (etag, true),
+            (modified, true),
+            ("\"other\"", false),
+            (weak, false),
+            (earlier, false),
+        ] {
+            let reply = get(
+                &client,
+                addr,
+                "/video",
+                &[ranged[0], ("if-range", validator)],
+            )
+            .await;
+            match partial {
+                true => expect(
+                    &reply,
+                    version,
+                    StatusCode::PARTIAL_CONTENT,
+                    &data[10..20],
+                    validator,
+                ),
+                false => expect(&reply, version, StatusCode::OK, &data, validator),
+            }
+        }
+
+        // The preconditions in RFC 9110 §13.2.2's order.
+        let cases: [(&[(&str, &str)], StatusCode); 9] = [
+            (&[("if-none-match", etag)], StatusCode::NOT_MODIFIED),
+            (&[("if-none-match", weak)], StatusCode::NOT_MODIFIED),
+            (&[("if-none-match", "*")], StatusCode::NOT_MODIFIED),
+            (
+                &[("if-match", "\"other\"")],
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            (&[("if-match", weak)], StatusCode::PRECONDITION_FAILED),
+            // If-Match first: its failure wins over a matching If-None-Match and a range.
+            (
+                &[
+                    ("if-match", "\"other\""),
+                    ("if-none-match", etag),
+                    ("range", "bytes=0-1"),
+                ],
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            // A matching If-Match makes If-Unmodified-Since irrelevant.
+            (
+                &[("if-match", etag), ("if-unmodified-since", earlier)],
+                StatusCode::OK,
+            ),
+            // If-None-Match makes If-Modified-Since irrelevant: no match → 200.
+            (
+                &[
+                    ("if-none-match", "\"other\""),
+                    ("if-modified-since", modified),
+                ],
+                StatusCode::OK,
+            ),
+            // Preconditions before the range: 304 rather than 206 or 416.
+            (
+                &[("if-none-match", etag), ("range", &past_the_end)],
+                StatusCode::NOT_MODIFIED,
+            ),
+        ];
+        for (headers, status) in cases {
+            let reply = get(&client, addr, "/video", headers).await;
+            assert_eq!(reply.status, status, "{headers:?}: {reply:?}");
+            match status {
+                StatusCode::OK => assert_same_bytes("200", &reply.body, &data),
+                _ => assert!(reply.body.is_empty() || status == StatusCode::PRECONDITION_FAILED),
+            }
+            if status == StatusCode::NOT_MODIFIED {
+                assert_eq!(reply.header("etag"), Some(etag));
+            }
+        }
+        let reply = get(&client, addr, "/video", &[("if-unmodified-since", earlier)]).await;
+        assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED);
+        let reply = get(&client, addr, "/video", &[("if-modified-since", modified)]).await;
+        assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
+
+        let head = send(
+            &client,
+            url_request(Method::HEAD, server.addr, "/video", &[]),
+        )
+        .await;
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(
+            head.header("content-length"),
+            Some(len.to_string().as_str())
+        );
+        assert_eq!(head.header("etag"), Some(etag));
+        assert!(head.body.is_empty());
+        let head = send(
+            &client,
+            url_request(
+                Method::HEAD,
+                server.addr,
+                "/video",
+                &[("range", "bytes=5-14")],
+            ),
+        )
+        .await;
+        // As for a file: a range is for GET only, HEAD describes the whole.
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(
+            head.header("content-length"),
+            Some(len.to_string().as_str())
+        );
+        assert!(head.body.is_empty());
+
+        // The example's other options apply: CORS…
+        let reply = get(
+            &client,
+            addr,
+            "/video",
+            &[("origin", "http://page.example"), ranged[0]],
+        )
+        .await;
+        assert_eq!(
+            reply.header("access-control-allow-origin"),
+            Some("http://page.example")
+        );
+        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
+        let reply = get(&client, addr, "/nothing", &[]).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        let reply = get(&client, addr, "/media/films/intro.mp4", &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "no tree in the object mode"
+        );
+    }
+    // …and the access log.
+    let accesses = server.stop();
+    let video: Vec<_> = accesses.iter().filter(|a| a.path == "/video").collect();
+    assert!(
+        video
+            .iter()
+            .any(|a| a.status == 206 && a.bytes == 100 && a.outcome == "complete"),
+        "{video:?}"
+    );
+    assert!(video.iter().any(|a| a.version == "HTTP/2.0"), "{video:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_is_served_under_media_with_a_library_page() {
+    let Some(moto) = Moto::start_or_skip() else {
+        return;
+    };
+    moto.create_bucket("library");
+    let store = moto.store("library");
+    let movie = content(200 * 1024);
+    let clip: Vec<u8> = content(SIZE).into_iter().rev().collect();
+    put(
+        store.as_ref(),
+        &[
+            ("films/movie.mp4", &movie),
+            ("films/movie.jpg", b"jpeg"),
+            ("films/movie.vtt", b"WEBVTT\n"),
+            ("films/shorts/a clip.webm", &clip),
+            ("films/.hidden.mp4", b"hidden"),
+            ("films/notes.txt", b"notes"),
+            ("elsewhere/other.mp4", b"outside the prefix"),
+            ("filmsx/near.mp4", b"a longer name, not under the prefix"),
+        ],
+    )
+    .await;
+    let server = moto.serve("s3://library/films/", &[]);
+
+    for (client, version) in clients() {
+        let addr = server.addr;
+        let page = get(&client, addr, "/", &[]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        let html = std::str::from_utf8(&page.body).unwrap();
+        for expected in [
+            "poster=\"/media/movie.jpg\" src=\"/media/movie.mp4\"",
+            "<track kind=\"subtitles\" src=\"/media/movie.vtt\" default>",
+            "movie.mp4 (200.0 KiB)",
+            "<h2>shorts</h2>",
+            "src=\"/media/shorts/a%20clip.webm\"",
+            "a clip.webm (300.0 KiB)",
+        ] {
+            assert!(html.contains(expected), "{expected} in {html}");
+        }
+        for absent in ["hidden", "notes.txt", "other.mp4", "near.mp4"] {
+            assert!(!html.contains(absent), "{absent} in {html}");
+        }
+
+        let reply = get(&client, addr, "/media/movie.mp4", &[]).await;
+        expect(&reply, version, StatusCode::OK, &movie, "movie");
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        let reply = get(
+            &client,
+            addr,
+            "/media/movie.mp4",
+            &[("range", "bytes=1000-2999")],
+        )
+        .await;
+        expect(
+            &reply,
+            version,
+            StatusCode::PARTIAL_CONTENT,
+            &movie[1000..3000],
+            "range",
+        );
+        let reply = get(
+            &client,
+            addr,
+            "/media/shorts/a%20clip.webm",
+            &[("range", "bytes=-4096")],
+        )
+        .await;
+        expect(
+            &reply,
+            version,
+            StatusCode::PARTIAL_CONTENT,
+            &clip[SIZE - 4096..],
+            "clip",
+        );
+        assert_eq!(reply.header("content-type"), Some("video/webm"));
+        let reply = get(&client, addr, "/media/movie.vtt", &[]).await;
+        expect(&reply, version, StatusCode::OK, b"WEBVTT\n", "track");
+
+        for (path, status) in [
+            ("/media/missing.mp4", StatusCode::NOT_FOUND),
+            ("/media/.hidden.mp4", StatusCode::NOT_FOUND),
+            ("/media/../elsewhere/other.mp4", StatusCode::NOT_FOUND),
+            ("/media/%2E%2E/elsewhere/other.mp4", StatusCode::NOT_FOUND),
+            ("/media/shorts%2Fa%20clip.webm", StatusCode::NOT_FOUND),
+            ("/media/shorts//a%20clip.webm", StatusCode::NOT_FOUND),
+            ("/media/bad%zzescape.mp4", StatusCode::BAD_REQUEST),
+            ("/media/", StatusCode::NOT_FOUND),
+            ("/media/shorts/", StatusCode::NOT_FOUND),
+            ("/media", StatusCode::NOT_FOUND),
+            ("/mediax/movie.mp4", StatusCode::NOT_FOUND),
+            ("/video", StatusCode::NOT_FOUND),
+        ] {
+            let reply = get(&client, addr, path, &[]).await;
+            assert_eq!(reply.status, status, "{path}: {reply:?}");
+        }
+    }
+    drop(server);
+
+    // The rate limit applies to objects as to files: 200 KiB at 64 KiB/s after the first
+    // 64 KiB take at least 2 s.
+    let server = moto.serve(
+        "s3://library/films/",
+        &["--limit-rate", "64k", "--limit-rate-after", "64k"],
+    );
+    let started = Instant::now();
+    let reply = get(&http1_client(), server.addr, "/media/movie.mp4", &[]).await;
+    let took = started.elapsed();
+    expect(
+        &reply,
+        Version::HTTP_11,
+        StatusCode::OK,
+        &movie,
+        "throttled",
+    );
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
+}
+
+/// Runs the example server (built with `features`) on `url` with `env` until it exits, on an
+/// address that is held here: a server that bound before failing would say so.
+fn run_failing(features: &[&str], url: &str, env: &[(&'static str, String)]) -> (i32, String) {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let out = run(
+        Command::new(example_binary_with_features("server", features))
+            .args([url, "--addr", &addr])
+            .envs(env.iter().map(|(k, v)| (k, v))),
+        Duration::from_secs(90),
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "it must not print a URL: {}",
+        out.stdout_text()
+    );
+    (out.status.code().unwrap_or(-1), out.stderr_text())
+}
+
+#[test]
+fn a_wrong_bucket_or_key_exits_1_with_one_line_before_binding() {
+    let Some(moto) = Moto::start_or_skip() else {
+        return;
+    };
+    moto.create_bucket("present");
+    for url in [
+        "s3://absent-bucket/a.mp4",
+        "s3://absent-bucket/films/",
+        "s3://present/missing.mp4",
+        "s3://present/films",
+    ] {
+        let (code, stderr) = run_failing(&["aws"], url, &moto.env());
+        assert_eq!(code, 1, "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{url}: one line: {stderr}");
+        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
+        // The store's refusal, not the held address's.
+        assert!(!stderr.contains("cannot listen"), "{stderr}");
+    }
+    let (_, stderr) = run_failing(&["aws"], "s3://absent-bucket/films/", &moto.env());
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+    let (_, stderr) = run_failing(&["aws"], "s3://present/films", &moto.env());
+    assert!(stderr.contains("end the URL with /"), "{stderr}");
+}
+
+#[test]
+fn refused_credentials_exit_1_with_one_line_before_binding() {
+    // moto checks credentials once this many requests have gone unchecked: the bucket is
+    // made, then the server's unknown key is refused.
+    let Some(moto) = Moto::start_with_env_or_skip(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]) else {
+        return;
+    };
+    moto.create_bucket("guarded");
+    for url in ["s3://guarded/a.mp4", "s3://guarded/films/"] {
+        let (code, stderr) = run_failing(&["aws"], url, &moto.env());
+        assert_eq!(code, 1, "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{url}: one line: {stderr}");
+        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
+        assert!(stderr.contains("403 Forbidden"), "{stderr}");
+    }
+    let (_, stderr) = run_failing(&["aws"], "s3://guarded/a.mp4", &moto.env());
+    assert!(stderr.contains("access refused"), "{stderr}");
+}
+
+#[test]
+fn a_build_without_the_provider_feature_names_the_flag_it_needs() {
+    let plain = example_binary("server");
+    for (url, flag) in [
+        ("s3://b/k", "--features aws"),
+        ("gs://b/k", "--features gcp"),
+        ("az://c/k", "--features azure"),
+    ] {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap().to_string();
+        let out = run(
+            Command::new(&plain).args([url, "--addr", &addr]),
+            Duration::from_secs(30),
+        );
+        let stderr = out.stderr_text();
+        assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(flag), "{url}: {stderr}");
+        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
+    }
+    // Built with one provider, another's URL names its own flag.
+    let (code, stderr) = run_failing(&["aws"], "gs://b/k", &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--features gcp"), "{stderr}");
+}
