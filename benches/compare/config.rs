@@ -1,7 +1,7 @@
 //! The comparison's settings: the `BENCH_*` environment variables with their defaults, and
 //! the servers it can run (ours with its access log on and off, its variants, tower-http,
 //! nginx with sendfile off with a buffered access log and with none, nginx with sendfile on,
-//! and nginx serving W7's tree with `open_file_cache` off and on).
+//! nginx serving W7's tree with `open_file_cache` off and on, and the object store's floor).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
