@@ -147,13 +147,7 @@ impl Runs<'_> {
             "w6r" => w6r(config, &running, &mut sample),
             "w7" => w7(config, &running, &mut sample),
             "ws1" | "ws2" => through_server(config, &running, store_here(), workload, &mut sample),
-            "ws4" => ws4(
-                config,
-                &running,
-                store_here(),
-                frames_bytes(server),
-                &mut sample,
-            ),
+            "ws4" => ws4(config, &running, store_here(), server, &mut sample),
             other => panic!("unknown workload {other}"),
         }
         if let Some(perf) = perf {
@@ -163,16 +157,4 @@ impl Runs<'_> {
         eprintln!("        {}", sample.summary());
         sample
     }
-}
-
-/// What one body of `server` may read ahead: `read_ahead × frame_size`, from its flags or the
-/// library's defaults (the example server's).
-fn frames_bytes(server: &ServerSpec) -> f64 {
-    let flag = |name: &str, default: usize| {
-        crate::machine::flag(&server.args, name).map_or(default, |v| v.parse().unwrap_or(default))
-    };
-    let frame = flag("--frame-size", tower_range::DEFAULT_FRAME_SIZE)
-        .clamp(tower_range::MIN_FRAME_SIZE, tower_range::MAX_FRAME_SIZE);
-    let read_ahead = flag("--read-ahead", tower_range::DEFAULT_READ_AHEAD).max(1);
-    (frame * read_ahead) as f64
 }

@@ -19,7 +19,7 @@
 use std::process::Stdio;
 
 use crate::children::{pinned, track, untrack};
-use crate::config::Config;
+use crate::config::{Config, ServerSpec};
 use crate::load::own_load_drained;
 use crate::meter::{status_mib, Meter};
 use crate::report::Sample;
@@ -81,7 +81,7 @@ pub fn ws4(
     config: &Config,
     running: &Running,
     store: &Store,
-    spec_frames: f64,
+    server: &ServerSpec,
     sample: &mut Sample,
 ) {
     let before = store.upstream();
@@ -100,7 +100,7 @@ pub fn ws4(
     sample.set("ws4_store_heads", upstream.heads);
     // The body's own share of the bound: `read_ahead × frame_size` (the store's chunks are
     // added by the report, from the largest the floor received).
-    sample.set("ws4_frames_kib", spec_frames / 1024.0);
+    sample.set("ws4_frames_kib", frames_bytes(server) / 1024.0);
     sample.set("ws4_conns", config.ws4_conns as f64);
 }
 
@@ -163,4 +163,16 @@ pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample
         &key("errors"),
         f("errors") + upstream.others + upstream.unframed,
     );
+}
+
+/// What one body of `server` may read ahead: `read_ahead × frame_size`, from its flags or the
+/// library's defaults (the example server's).
+fn frames_bytes(server: &ServerSpec) -> f64 {
+    let flag = |name: &str, default: usize| {
+        crate::machine::flag(&server.args, name).map_or(default, |v| v.parse().unwrap_or(default))
+    };
+    let frame = flag("--frame-size", tower_range::DEFAULT_FRAME_SIZE)
+        .clamp(tower_range::MIN_FRAME_SIZE, tower_range::MAX_FRAME_SIZE);
+    let read_ahead = flag("--read-ahead", tower_range::DEFAULT_READ_AHEAD).max(1);
+    (frame * read_ahead) as f64
 }
