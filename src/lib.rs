@@ -34,7 +34,8 @@
 //! Every request runs one pipeline: a [`Resolver`] finds what it asks for (a [`Source`] is the
 //! fixed case), the planner decides status, headers and regions, and the [`RangeBody`] reads
 //! the regions through a [`RegionReader`] ([`read`]). `docs/ARCHITECTURE.md` maps the
-//! modules.
+//! modules. With the cargo feature `object-store`, `store` serves objects of S3, GCS,
+//! Azure and every other `object_store` store through the same pipeline.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

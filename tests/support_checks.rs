@@ -3,7 +3,9 @@
 
 mod support;
 
-use support::{header_in, parse_multipart, Access};
+use support::{
+    amz_date, authorization, aws_encode, header_in, parse_multipart, Access, Credentials,
+};
 
 #[test]
 fn parses_access_lines() {
@@ -40,4 +42,34 @@ fn parses_multipart() {
         Some("bytes 0-1/10")
     );
     assert_eq!(parts[1].1, b"fg");
+}
+
+#[test]
+fn signs_as_sigv4_test_suite() {
+    // The "get-vanilla" case of AWS's SigV4 test suite (its documented example key).
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
+    assert_eq!(amz_date(time), "20150830T123600Z");
+    let key = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let headers = [
+        ("Host".to_owned(), "example.amazonaws.com".to_owned()),
+        ("X-Amz-Date".to_owned(), amz_date(time)),
+    ];
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    assert_eq!(
+        authorization(
+            &key,
+            "us-east-1",
+            "service",
+            "GET",
+            "/",
+            "",
+            &headers,
+            empty
+        ),
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+         SignedHeaders=host;x-amz-date, \
+         Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    );
+    assert_eq!(aws_encode("a b/c~d+é", true), "a%20b/c~d%2B%C3%A9");
+    assert_eq!(aws_encode("a/b", false), "a%2Fb");
 }

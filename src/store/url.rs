@@ -21,8 +21,8 @@ pub fn streaming_client_options() -> ClientOptions {
 /// `az://CONTAINER/KEY` (each with its provider's cargo feature: `aws`, `gcp`, `azure`).
 /// Credentials, region and endpoint come from the provider's standard environment
 /// variables (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`;
-/// `GOOGLE_SERVICE_ACCOUNT`…; `AZURE_STORAGE_ACCOUNT_NAME`…), through each builder's
-/// `from_env`; the client is set up by [`streaming_client_options`].
+/// `GOOGLE_SERVICE_ACCOUNT`…; `AZURE_STORAGE_ACCOUNT_NAME`…), read as each builder's
+/// `from_env` reads them, over [`streaming_client_options`].
 pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store::Error> {
     let unsupported = |scheme: &str| {
         object_store::Error::NotSupported {
@@ -33,33 +33,61 @@ pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store:
     let key = rest.split_once('/').map(|(_, key)| key).unwrap_or_default();
     let key = Path::parse(key.trim_end_matches('/'))
         .map_err(|source| object_store::Error::InvalidPath { source })?;
+    // The streaming client first, then the environment, as the builders' `from_env` reads
+    // it (`from_env` then `with_client_options` would drop `AWS_ALLOW_HTTP` and the like).
     let options = streaming_client_options();
     let store: Arc<dyn ObjectStore> = match scheme {
         #[cfg(feature = "aws")]
-        "s3" | "s3a" => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url)
-                .with_client_options(options)
-                .build()?,
-        ),
+        "s3" | "s3a" => {
+            use object_store::aws::AmazonS3Builder;
+            let builder = AmazonS3Builder::new().with_client_options(options);
+            let builder = environment("AWS_")
+                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
+                .fold(builder, |builder, (key, value)| {
+                    builder.with_config(key, value)
+                });
+            Arc::new(builder.with_url(url).build()?)
+        }
         #[cfg(feature = "gcp")]
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .with_client_options(options)
-                .build()?,
-        ),
+        "gs" => {
+            use object_store::gcp::GoogleCloudStorageBuilder;
+            // The GCS builder allows plain HTTP by default (an emulator's base URL decides);
+            // client options replace that default, so it is kept here.
+            let options = options.with_allow_http(true);
+            let builder = GoogleCloudStorageBuilder::new().with_client_options(options);
+            let builder = environment("GOOGLE_")
+                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
+                .fold(builder, |builder, (key, value)| {
+                    builder.with_config(key, value)
+                });
+            Arc::new(builder.with_url(url).build()?)
+        }
         #[cfg(feature = "azure")]
-        "az" | "azure" | "abfs" | "abfss" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .with_client_options(options)
-                .build()?,
-        ),
+        "az" | "azure" | "abfs" | "abfss" => {
+            use object_store::azure::MicrosoftAzureBuilder;
+            let builder = MicrosoftAzureBuilder::new().with_client_options(options);
+            let builder = environment("AZURE_")
+                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
+                .fold(builder, |builder, (key, value)| {
+                    builder.with_config(key, value)
+                });
+            Arc::new(builder.with_url(url).build()?)
+        }
         other => {
             let _ = options;
             return Err(unsupported(other));
         }
     };
     Ok((store, key))
+}
+
+/// The process environment's variables that start with `prefix`, their names lowercased as
+/// the builders' configuration keys are spelt.
+#[allow(dead_code)] // Used by whichever provider features are on.
+fn environment(prefix: &'static str) -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(move |(key, value)| {
+        let (key, value) = (key.into_string().ok()?, value.into_string().ok()?);
+        key.starts_with(prefix)
+            .then(|| (key.to_ascii_lowercase(), value))
+    })
 }
