@@ -4,25 +4,22 @@
 //! under `/media/` with its library page; a wrong bucket or key refused with one line before
 //! binding; and a build without the feature naming the flag it needs.
 //!
-//! Needs moto's server: `python3 -m venv /work/moto-venv && /work/moto-venv/bin/pip install
-//! 'moto[server]==5.2.5'`, then `TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server` (or
-//! `moto_server` in `PATH`). Without it the tests that need it say so and pass.
+//! Needs moto's server (`tests/support/moto.rs` says where it looks and how to install it;
+//! `.ci/run` does). Outside CI, without it, the tests that need it say so and pass.
 
 #![cfg(unix)]
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, StatusCode, Version};
 use support::{
-    assert_same_bytes, content, example_binary_with_features, find_program, get, http1_client,
-    http2_client, multipart_parts, run, send, url_request, ChildGuard, HttpClient, Reply, Server,
+    assert_same_bytes, content, example_binary_with_features, get, http1_client, http2_client,
+    multipart_parts, run, send, url_request, HttpClient, Moto, Reply, Server,
 };
 use tower_range::store::object_store::aws::AmazonS3Builder;
 use tower_range::store::object_store::path::Path as Key;
@@ -32,116 +29,40 @@ use tower_range::store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 /// which holds its objects in memory.
 const SIZE: usize = 300 * 1024;
 
-/// moto's S3 server on a free port of 127.0.0.1, killed when dropped.
-struct Moto {
-    _child: ChildGuard,
-    addr: SocketAddr,
+/// `bucket` on `moto` through `object_store` itself, as the server sees it.
+fn store(moto: &Moto, bucket: &str) -> Arc<dyn ObjectStore> {
+    let store = AmazonS3Builder::new()
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    Arc::new(store)
 }
 
-impl Moto {
-    /// Starts moto (`TOWER_RANGE_MOTO`, or `moto_server` in `PATH`), or says why not and
-    /// returns `None`.
-    fn start_or_skip() -> Option<Moto> {
-        Self::start_with_env_or_skip(&[])
-    }
+/// The environment that points the example server at `moto`.
+fn env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        // The store client must reach moto directly, whatever proxy the machine has.
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ("no_proxy", "127.0.0.1,localhost".into()),
+        ("RUST_LOG", "info".into()),
+    ]
+}
 
-    /// [`Moto::start_or_skip`] with moto's own settings in `env`.
-    fn start_with_env_or_skip(env: &[(&str, &str)]) -> Option<Moto> {
-        let program = match std::env::var_os("TOWER_RANGE_MOTO") {
-            Some(program) => Some(PathBuf::from(program)),
-            None => find_program("moto_server"),
-        };
-        let Some(program) = program else {
-            eprintln!(
-                "skipped: moto_server not found. Install it with `python3 -m venv /work/moto-venv \
-                 && /work/moto-venv/bin/pip install 'moto[server]==5.2.5'` and set \
-                 TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server"
-            );
-            return None;
-        };
-        // A port the kernel picked, released for moto to take: moto has no port 0.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        let mut child = ChildGuard(Some(child));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(addr).is_err() {
-            let exited = child.0.as_mut().unwrap().try_wait().unwrap();
-            assert!(exited.is_none(), "moto_server exited: {exited:?}");
-            assert!(
-                Instant::now() < deadline,
-                "moto_server not listening within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(Moto {
-            _child: child,
-            addr,
-        })
-    }
-
-    /// Creates `bucket` (moto checks no credentials).
-    fn create_bucket(&self, bucket: &str) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        write!(
-            stream,
-            "PUT /{bucket} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
-
-    /// `bucket` through `object_store` itself, as the server sees it.
-    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
-        let store = AmazonS3Builder::new()
-            .with_endpoint(format!("http://{}", self.addr))
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .with_region("us-east-1")
-            .build()
-            .unwrap();
-        Arc::new(store)
-    }
-
-    /// The environment that points the example server at this moto.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", format!("http://{}", self.addr)),
-            ("AWS_ALLOW_HTTP", "true".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            // The store client must reach moto directly, whatever proxy the machine has.
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("no_proxy", "127.0.0.1,localhost".into()),
-            ("RUST_LOG", "info".into()),
-        ]
-    }
-
-    /// The example server built with `--features aws`, serving `url` with `args`.
-    fn serve(&self, url: &str, args: &[&str]) -> Server {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Server::start_example_with_features("server", &["aws"], &[&[url], args].concat(), &env)
-    }
+/// The example server built with `--features aws`, serving `url` from `moto` with `args`.
+fn serve(moto: &Moto, url: &str, args: &[&str]) -> Server {
+    let env = env(moto);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start_example_with_features("server", &["aws"], &[&[url], args].concat(), &env)
 }
 
 /// Puts `objects` into `store`.
@@ -218,12 +139,17 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("videos");
+    moto.create_bucket("videos").await;
     let data = content(SIZE);
-    put(moto.store("videos").as_ref(), &[("films/intro.mp4", &data)]).await;
+    put(
+        store(&moto, "videos").as_ref(),
+        &[("films/intro.mp4", &data)],
+    )
+    .await;
     let uploaded = SystemTime::now();
     let url = "s3://videos/films/intro.mp4";
-    let server = moto.serve(
+    let server = serve(
+        &moto,
         url,
         &[
             "--cors-origin",
@@ -421,7 +347,7 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("library");
+    moto.create_bucket("library").await;
     let movie = content(200 * 1024);
     let clip: Vec<u8> = content(SIZE).into_iter().rev().collect();
     let objects: [(&str, &[u8]); 8] = [
@@ -434,8 +360,8 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
         ("elsewhere/other.mp4", b"outside the prefix"),
         ("filmsx/near.mp4", b"a longer name, not under the prefix"),
     ];
-    put(moto.store("library").as_ref(), &objects).await;
-    let server = moto.serve("s3://library/films/", &[]);
+    put(store(&moto, "library").as_ref(), &objects).await;
+    let server = serve(&moto, "s3://library/films/", &[]);
 
     for peer in Peer::both(server.addr) {
         let page = peer.get("/", &[]).await;
@@ -508,7 +434,7 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
     // The rate limit applies to objects as to files: 200 KiB at 64 KiB/s after the first
     // 64 KiB take at least 2 s.
     let limits = ["--limit-rate", "64k", "--limit-rate-after", "64k"];
-    let server = moto.serve("s3://library/films/", &limits);
+    let server = serve(&moto, "s3://library/films/", &limits);
     let started = Instant::now();
     let [peer, _] = Peer::both(server.addr);
     peer.expect("/media/movie.mp4", &[], StatusCode::OK, &movie)
@@ -541,35 +467,35 @@ fn run_failing(features: &[&str], url: &str, env: &[(&'static str, String)]) -> 
     stderr
 }
 
-#[test]
-fn a_wrong_bucket_or_key_exits_1_with_one_line_before_binding() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_bucket_or_key_exits_1_with_one_line_before_binding() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("present");
+    moto.create_bucket("present").await;
     for (url, says) in [
         ("s3://absent-bucket/a.mp4", "no such object"),
         ("s3://absent-bucket/films/", "NoSuchBucket"),
         ("s3://present/missing.mp4", "no such object"),
         ("s3://present/films", "end the URL with /"),
     ] {
-        let stderr = run_failing(&["aws"], url, &moto.env());
+        let stderr = run_failing(&["aws"], url, &env(&moto));
         assert!(stderr.contains(says), "{stderr}");
     }
 }
 
-#[test]
-fn refused_credentials_exit_1_with_one_line_before_binding() {
-    // moto checks credentials once this many requests have gone unchecked: the bucket is
-    // made, then the server's unknown key is refused.
-    let Some(moto) = Moto::start_with_env_or_skip(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]) else {
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_exit_1_with_one_line_before_binding() {
+    let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("guarded");
-    let stderr = run_failing(&["aws"], "s3://guarded/a.mp4", &moto.env());
+    moto.create_bucket("guarded").await;
+    // From here moto checks every request's credentials: the server's key is unknown.
+    moto.enable_auth().await;
+    let stderr = run_failing(&["aws"], "s3://guarded/a.mp4", &env(&moto));
     assert!(stderr.contains("access refused"), "{stderr}");
     assert!(stderr.contains("403 Forbidden"), "{stderr}");
-    let stderr = run_failing(&["aws"], "s3://guarded/films/", &moto.env());
+    let stderr = run_failing(&["aws"], "s3://guarded/films/", &env(&moto));
     assert!(
         stderr.contains("403 Forbidden: InvalidAccessKeyId"),
         "{stderr}"
