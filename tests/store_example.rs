@@ -4,26 +4,22 @@
 //! under `/media/` with its library page; a wrong bucket or key refused with one line before
 //! binding; and a build without the feature naming the flag it needs.
 //!
-//! Needs moto's server: `python3 -m venv /work/moto-venv && /work/moto-venv/bin/pip install
-//! 'moto[server]==5.2.5'`, then `TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server` (or
-//! `moto_server` in `PATH`). Without it the tests that need it say so and pass.
+//! Needs moto's server (`tests/support/moto.rs` says where it looks and how to install it;
+//! `.ci/run` does). Outside CI, without it, the tests that need it say so and pass.
 
 #![cfg(unix)]
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, StatusCode, Version};
 use support::{
-    assert_same_bytes, content, example_binary, example_binary_with_features, find_program, get,
-    http1_client, http2_client, multipart_parts, run, send, url_request, ChildGuard, HttpClient,
-    Reply, Server,
+    assert_same_bytes, content, example_binary_with_features, get, http1_client, http2_client,
+    multipart_parts, run, send, url_request, HttpClient, Moto, Reply, Server,
 };
 use tower_range::store::object_store::aws::AmazonS3Builder;
 use tower_range::store::object_store::path::Path as Key;
@@ -33,116 +29,40 @@ use tower_range::store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 /// which holds its objects in memory.
 const SIZE: usize = 300 * 1024;
 
-/// moto's S3 server on a free port of 127.0.0.1, killed when dropped.
-struct Moto {
-    _child: ChildGuard,
-    addr: SocketAddr,
+/// `bucket` on `moto` through `object_store` itself, as the server sees it.
+fn store(moto: &Moto, bucket: &str) -> Arc<dyn ObjectStore> {
+    let store = AmazonS3Builder::new()
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    Arc::new(store)
 }
 
-impl Moto {
-    /// Starts moto (`TOWER_RANGE_MOTO`, or `moto_server` in `PATH`), or says why not and
-    /// returns `None`.
-    fn start_or_skip() -> Option<Moto> {
-        Self::start_with_env_or_skip(&[])
-    }
+/// The environment that points the example server at `moto`.
+fn env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        // The store client must reach moto directly, whatever proxy the machine has.
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ("no_proxy", "127.0.0.1,localhost".into()),
+        ("RUST_LOG", "info".into()),
+    ]
+}
 
-    /// [`Moto::start_or_skip`] with moto's own settings in `env`.
-    fn start_with_env_or_skip(env: &[(&str, &str)]) -> Option<Moto> {
-        let program = match std::env::var_os("TOWER_RANGE_MOTO") {
-            Some(program) => Some(PathBuf::from(program)),
-            None => find_program("moto_server"),
-        };
-        let Some(program) = program else {
-            eprintln!(
-                "skipped: moto_server not found. Install it with `python3 -m venv /work/moto-venv \
-                 && /work/moto-venv/bin/pip install 'moto[server]==5.2.5'` and set \
-                 TOWER_RANGE_MOTO=/work/moto-venv/bin/moto_server"
-            );
-            return None;
-        };
-        // A port the kernel picked, released for moto to take: moto has no port 0.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        let mut child = ChildGuard(Some(child));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(addr).is_err() {
-            let exited = child.0.as_mut().unwrap().try_wait().unwrap();
-            assert!(exited.is_none(), "moto_server exited: {exited:?}");
-            assert!(
-                Instant::now() < deadline,
-                "moto_server not listening within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(Moto {
-            _child: child,
-            addr,
-        })
-    }
-
-    /// Creates `bucket` (moto checks no credentials).
-    fn create_bucket(&self, bucket: &str) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        write!(
-            stream,
-            "PUT /{bucket} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
-
-    /// `bucket` through `object_store` itself, as the server sees it.
-    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
-        let store = AmazonS3Builder::new()
-            .with_endpoint(format!("http://{}", self.addr))
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .with_region("us-east-1")
-            .build()
-            .unwrap();
-        Arc::new(store)
-    }
-
-    /// The environment that points the example server at this moto.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", format!("http://{}", self.addr)),
-            ("AWS_ALLOW_HTTP", "true".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            // The store client must reach moto directly, whatever proxy the machine has.
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("no_proxy", "127.0.0.1,localhost".into()),
-            ("RUST_LOG", "info".into()),
-        ]
-    }
-
-    /// The example server built with `--features aws`, serving `url` with `args`.
-    fn serve(&self, url: &str, args: &[&str]) -> Server {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Server::start_example_with_features("server", &["aws"], &[&[url], args].concat(), &env)
-    }
+/// The example server built with `--features aws`, serving `url` from `moto` with `args`.
+fn serve(moto: &Moto, url: &str, args: &[&str]) -> Server {
+    let env = env(moto);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start_example_with_features("server", &["aws"], &[&[url], args].concat(), &env)
 }
 
 /// Puts `objects` into `store`.
@@ -155,25 +75,62 @@ async fn put(store: &dyn ObjectStore, objects: &[(&str, &[u8])]) {
     }
 }
 
-/// The two protocols, each with its client.
-fn clients() -> [(HttpClient, Version); 2] {
-    [
-        (http1_client(), Version::HTTP_11),
-        (http2_client(), Version::HTTP_2),
-    ]
+/// One protocol's client of the server under test.
+struct Peer {
+    client: HttpClient,
+    addr: SocketAddr,
+    version: Version,
 }
 
-#[track_caller]
-fn expect(reply: &Reply, version: Version, status: StatusCode, body: &[u8], what: &str) {
-    assert_eq!(reply.version, version, "{what}: {reply:?}");
-    assert_eq!(reply.status, status, "{what}: {reply:?}");
-    assert_same_bytes(what, &reply.body, body);
-    if status != StatusCode::NOT_MODIFIED {
+impl Peer {
+    /// A client of `addr` for each protocol: HTTP/1.1, and HTTP/2 with prior knowledge.
+    fn both(addr: SocketAddr) -> [Peer; 2] {
+        let peer = |client, version| Peer {
+            client,
+            addr,
+            version,
+        };
+        [
+            peer(http1_client(), Version::HTTP_11),
+            peer(http2_client(), Version::HTTP_2),
+        ]
+    }
+
+    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let reply = get(&self.client, self.addr, path, headers).await;
+        assert_eq!(reply.version, self.version, "{path} {headers:?}: {reply:?}");
+        reply
+    }
+
+    async fn head(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let reply = send(
+            &self.client,
+            url_request(Method::HEAD, self.addr, path, headers),
+        )
+        .await;
+        assert!(reply.body.is_empty(), "HEAD {path}: {reply:?}");
+        reply
+    }
+
+    /// GETs `path` and checks the status, the body byte for byte, and its `Content-Length`.
+    async fn expect(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        status: StatusCode,
+        body: &[u8],
+    ) -> Reply {
+        let reply = self.get(path, headers).await;
+        let what = format!("{path} {headers:?} over {:?}", self.version);
+        assert_eq!(reply.status, status, "{what}: {reply:?}");
+        assert_same_bytes(&what, &reply.body, body);
+        let length = body.len().to_string();
         assert_eq!(
             reply.header("content-length"),
-            Some(body.len().to_string().as_str()),
+            Some(length.as_str()),
             "{what}: {reply:?}"
         );
+        reply
     }
 }
 
@@ -182,12 +139,18 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("videos");
+    moto.create_bucket("videos").await;
     let data = content(SIZE);
-    put(moto.store("videos").as_ref(), &[("films/intro.mp4", &data)]).await;
+    put(
+        store(&moto, "videos").as_ref(),
+        &[("films/intro.mp4", &data)],
+    )
+    .await;
     let uploaded = SystemTime::now();
-    let server = moto.serve(
-        "s3://videos/films/intro.mp4",
+    let url = "s3://videos/films/intro.mp4";
+    let server = serve(
+        &moto,
+        url,
         &[
             "--cors-origin",
             "http://page.example",
@@ -195,22 +158,15 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
             "30",
         ],
     );
-    assert_eq!(
-        server.stdout_lines(1, Duration::from_secs(5))[0],
-        format!(
-            "serving s3://videos/films/intro.mp4 at http://{}/",
-            server.addr
-        )
-    );
+    let serving = format!("serving {url} at http://{}/", server.addr);
+    assert_eq!(server.stdout_lines(1, Duration::from_secs(5))[0], serving);
     // If-Range with a date needs a strong Last-Modified: one at least a second old.
     if let Some(wait) = Duration::from_secs(2).checked_sub(uploaded.elapsed().unwrap()) {
         tokio::time::sleep(wait).await;
     }
     let len = SIZE;
-    for (client, version) in clients() {
-        let addr = server.addr;
-
-        let page = get(&client, addr, "/", &[]).await;
+    for peer in Peer::both(server.addr) {
+        let page = peer.get("/", &[]).await;
         assert_eq!(page.status, StatusCode::OK);
         let html = std::str::from_utf8(&page.body).unwrap();
         assert!(
@@ -218,19 +174,17 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
             "{html}"
         );
 
-        let whole = get(&client, addr, "/video", &[]).await;
-        expect(&whole, version, StatusCode::OK, &data, "whole");
+        let whole = peer.expect("/video", &[], StatusCode::OK, &data).await;
         assert_eq!(whole.header("content-type"), Some("video/mp4"));
         assert_eq!(whole.header("accept-ranges"), Some("bytes"));
         let etag = whole.header("etag").expect("an ETag").to_owned();
         let etag = etag.as_str();
         assert!(etag.starts_with('"'), "a strong ETag: {etag}");
-        let modified = whole
-            .header("last-modified")
-            .expect("Last-Modified")
-            .to_owned();
+        let modified = whole.header("last-modified").expect("Last-Modified");
+        let modified = modified.to_owned();
         let modified = modified.as_str();
 
+        // Single ranges: plain, suffix, open-ended, past the end; then unsatisfiable.
         for (range, start, end) in [
             ("bytes=100-199", 100, 199),
             ("bytes=-500", len - 500, len - 1),
@@ -238,36 +192,29 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
             ("bytes=307190-999999", 307_190, len - 1),
             ("bytes=0-0", 0, 0),
         ] {
-            let reply = get(&client, addr, "/video", &[("range", range)]).await;
-            expect(
-                &reply,
-                version,
-                StatusCode::PARTIAL_CONTENT,
-                &data[start..=end],
-                range,
-            );
-            assert_eq!(
-                reply.header("content-range"),
-                Some(format!("bytes {start}-{end}/{len}").as_str()),
-                "{range}"
-            );
+            let ranged = [("range", range)];
+            let reply = peer
+                .expect(
+                    "/video",
+                    &ranged,
+                    StatusCode::PARTIAL_CONTENT,
+                    &data[start..=end],
+                )
+                .await;
+            let content_range = format!("bytes {start}-{end}/{len}");
+            assert_eq!(reply.header("content-range"), Some(content_range.as_str()));
         }
-        for range in [format!("bytes={len}-"), "bytes=-0".to_owned()] {
-            let reply = get(&client, addr, "/video", &[("range", &range)]).await;
+        let past_the_end = format!("bytes={len}-");
+        for range in [past_the_end.as_str(), "bytes=-0"] {
+            let reply = peer.get("/video", &[("range", range)]).await;
             assert_eq!(reply.status, StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
-            assert_eq!(
-                reply.header("content-range"),
-                Some(format!("bytes */{len}").as_str())
-            );
+            let content_range = format!("bytes */{len}");
+            assert_eq!(reply.header("content-range"), Some(content_range.as_str()));
         }
 
-        let reply = get(
-            &client,
-            addr,
-            "/video",
-            &[("range", "bytes=0-9,1000-1999,-10")],
-        )
-        .await;
+        let reply = peer
+            .get("/video", &[("range", "bytes=0-9,1000-1999,-10")])
+            .await;
         assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
         let content_type = reply.header("content-type").unwrap();
         assert!(content_type.starts_with("multipart/byteranges; boundary="));
@@ -281,14 +228,11 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
 
         // If-Range: a strong match or the exact date honours the range; anything else
         // (another tag, a weak tag, another date) gets the whole object.
-        let ranged = [("range", "bytes=10-19")];
         let weak = format!("W/{etag}");
         let weak = weak.as_str();
-        let earlier = httpdate::fmt_http_date(
-            httpdate::parse_http_date(modified).unwrap() - Duration::from_secs(1),
-        );
+        let earlier = httpdate::parse_http_date(modified).unwrap() - Duration::from_secs(1);
+        let earlier = httpdate::fmt_http_date(earlier);
         let earlier = earlier.as_str();
-        let past_the_end = format!("bytes={len}-");
         for (validator, partial) in [
             (etag, true),
             (modified, true),
@@ -296,27 +240,21 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
             (weak, false),
             (earlier, false),
         ] {
-            let reply = get(
-                &client,
-                addr,
-                "/video",
-                &[ranged[0], ("if-range", validator)],
-            )
-            .await;
+            let headers = [("range", "bytes=10-19"), ("if-range", validator)];
             match partial {
-                true => expect(
-                    &reply,
-                    version,
+                true => peer.expect(
+                    "/video",
+                    &headers,
                     StatusCode::PARTIAL_CONTENT,
                     &data[10..20],
-                    validator,
                 ),
-                false => expect(&reply, version, StatusCode::OK, &data, validator),
+                false => peer.expect("/video", &headers, StatusCode::OK, &data),
             }
+            .await;
         }
 
         // The preconditions in RFC 9110 §13.2.2's order.
-        let cases: [(&[(&str, &str)], StatusCode); 9] = [
+        let cases: [(&[(&str, &str)], StatusCode); 11] = [
             (&[("if-none-match", etag)], StatusCode::NOT_MODIFIED),
             (&[("if-none-match", weak)], StatusCode::NOT_MODIFIED),
             (&[("if-none-match", "*")], StatusCode::NOT_MODIFIED),
@@ -325,6 +263,11 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
                 StatusCode::PRECONDITION_FAILED,
             ),
             (&[("if-match", weak)], StatusCode::PRECONDITION_FAILED),
+            (
+                &[("if-unmodified-since", earlier)],
+                StatusCode::PRECONDITION_FAILED,
+            ),
+            (&[("if-modified-since", modified)], StatusCode::NOT_MODIFIED),
             // If-Match first: its failure wins over a matching If-None-Match and a range.
             (
                 &[
@@ -347,89 +290,55 @@ async fn an_object_is_served_at_video_with_every_answer_a_file_gets() {
                 ],
                 StatusCode::OK,
             ),
-            // Preconditions before the range: 304 rather than 206 or 416.
+            // Preconditions before the range: 304 rather than 416.
             (
                 &[("if-none-match", etag), ("range", &past_the_end)],
                 StatusCode::NOT_MODIFIED,
             ),
         ];
         for (headers, status) in cases {
-            let reply = get(&client, addr, "/video", headers).await;
+            let reply = peer.get("/video", headers).await;
             assert_eq!(reply.status, status, "{headers:?}: {reply:?}");
             match status {
                 StatusCode::OK => assert_same_bytes("200", &reply.body, &data),
-                _ => assert!(reply.body.is_empty() || status == StatusCode::PRECONDITION_FAILED),
-            }
-            if status == StatusCode::NOT_MODIFIED {
-                assert_eq!(reply.header("etag"), Some(etag));
+                StatusCode::NOT_MODIFIED => {
+                    assert!(reply.body.is_empty());
+                    assert_eq!(reply.header("etag"), Some(etag));
+                }
+                _ => {}
             }
         }
-        let reply = get(&client, addr, "/video", &[("if-unmodified-since", earlier)]).await;
-        assert_eq!(reply.status, StatusCode::PRECONDITION_FAILED);
-        let reply = get(&client, addr, "/video", &[("if-modified-since", modified)]).await;
-        assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
 
-        let head = send(
-            &client,
-            url_request(Method::HEAD, server.addr, "/video", &[]),
-        )
-        .await;
-        assert_eq!(head.status, StatusCode::OK);
-        assert_eq!(
-            head.header("content-length"),
-            Some(len.to_string().as_str())
-        );
-        assert_eq!(head.header("etag"), Some(etag));
-        assert!(head.body.is_empty());
-        let head = send(
-            &client,
-            url_request(
-                Method::HEAD,
-                server.addr,
-                "/video",
-                &[("range", "bytes=5-14")],
-            ),
-        )
-        .await;
-        // As for a file: a range is for GET only, HEAD describes the whole.
-        assert_eq!(head.status, StatusCode::OK);
-        assert_eq!(
-            head.header("content-length"),
-            Some(len.to_string().as_str())
-        );
-        assert!(head.body.is_empty());
+        // HEAD: GET's headers without the body; a range is for GET only, as for a file.
+        let length = len.to_string();
+        for headers in [&[][..], &[("range", "bytes=5-14")]] {
+            let head = peer.head("/video", headers).await;
+            assert_eq!(head.status, StatusCode::OK, "{headers:?}");
+            assert_eq!(head.header("content-length"), Some(length.as_str()));
+            assert_eq!(head.header("etag"), Some(etag));
+        }
 
         // The example's other options apply: CORS…
-        let reply = get(
-            &client,
-            addr,
-            "/video",
-            &[("origin", "http://page.example"), ranged[0]],
-        )
-        .await;
-        assert_eq!(
-            reply.header("access-control-allow-origin"),
-            Some("http://page.example")
-        );
-        assert_eq!(reply.status, StatusCode::PARTIAL_CONTENT);
-        let reply = get(&client, addr, "/nothing", &[]).await;
-        assert_eq!(reply.status, StatusCode::NOT_FOUND);
-        let reply = get(&client, addr, "/media/films/intro.mp4", &[]).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::NOT_FOUND,
-            "no tree in the object mode"
-        );
+        let cors = [("origin", "http://page.example"), ("range", "bytes=10-19")];
+        let reply = peer
+            .expect("/video", &cors, StatusCode::PARTIAL_CONTENT, &data[10..20])
+            .await;
+        let allowed = reply.header("access-control-allow-origin");
+        assert_eq!(allowed, Some("http://page.example"));
+        for path in ["/nothing", "/media/films/intro.mp4"] {
+            assert_eq!(
+                peer.get(path, &[]).await.status,
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
     }
     // …and the access log.
     let accesses = server.stop();
     let video: Vec<_> = accesses.iter().filter(|a| a.path == "/video").collect();
-    assert!(
-        video
-            .iter()
-            .any(|a| a.status == 206 && a.bytes == 100 && a.outcome == "complete"),
-        "{video:?}"
-    );
+    let ranged =
+        |a: &&support::Access| a.status == 206 && a.bytes == 100 && a.outcome == "complete";
+    assert!(video.iter().any(ranged), "{video:?}");
     assert!(video.iter().any(|a| a.version == "HTTP/2.0"), "{video:?}");
 }
 
@@ -438,29 +347,24 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("library");
-    let store = moto.store("library");
+    moto.create_bucket("library").await;
     let movie = content(200 * 1024);
     let clip: Vec<u8> = content(SIZE).into_iter().rev().collect();
-    put(
-        store.as_ref(),
-        &[
-            ("films/movie.mp4", &movie),
-            ("films/movie.jpg", b"jpeg"),
-            ("films/movie.vtt", b"WEBVTT\n"),
-            ("films/shorts/a clip.webm", &clip),
-            ("films/.hidden.mp4", b"hidden"),
-            ("films/notes.txt", b"notes"),
-            ("elsewhere/other.mp4", b"outside the prefix"),
-            ("filmsx/near.mp4", b"a longer name, not under the prefix"),
-        ],
-    )
-    .await;
-    let server = moto.serve("s3://library/films/", &[]);
+    let objects: [(&str, &[u8]); 8] = [
+        ("films/movie.mp4", &movie),
+        ("films/movie.jpg", b"jpeg"),
+        ("films/movie.vtt", b"WEBVTT\n"),
+        ("films/shorts/a clip.webm", &clip),
+        ("films/.hidden.mp4", b"hidden"),
+        ("films/notes.txt", b"notes"),
+        ("elsewhere/other.mp4", b"outside the prefix"),
+        ("filmsx/near.mp4", b"a longer name, not under the prefix"),
+    ];
+    put(store(&moto, "library").as_ref(), &objects).await;
+    let server = serve(&moto, "s3://library/films/", &[]);
 
-    for (client, version) in clients() {
-        let addr = server.addr;
-        let page = get(&client, addr, "/", &[]).await;
+    for peer in Peer::both(server.addr) {
+        let page = peer.get("/", &[]).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_eq!(
             page.header("content-type"),
@@ -481,40 +385,31 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
             assert!(!html.contains(absent), "{absent} in {html}");
         }
 
-        let reply = get(&client, addr, "/media/movie.mp4", &[]).await;
-        expect(&reply, version, StatusCode::OK, &movie, "movie");
+        let reply = peer
+            .expect("/media/movie.mp4", &[], StatusCode::OK, &movie)
+            .await;
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
-        let reply = get(
-            &client,
-            addr,
+        let ranged = [("range", "bytes=1000-2999")];
+        peer.expect(
             "/media/movie.mp4",
-            &[("range", "bytes=1000-2999")],
-        )
-        .await;
-        expect(
-            &reply,
-            version,
+            &ranged,
             StatusCode::PARTIAL_CONTENT,
             &movie[1000..3000],
-            "range",
-        );
-        let reply = get(
-            &client,
-            addr,
-            "/media/shorts/a%20clip.webm",
-            &[("range", "bytes=-4096")],
         )
         .await;
-        expect(
-            &reply,
-            version,
-            StatusCode::PARTIAL_CONTENT,
-            &clip[SIZE - 4096..],
-            "clip",
-        );
+        let suffix = [("range", "bytes=-4096")];
+        let clip_end = &clip[SIZE - 4096..];
+        let reply = peer
+            .expect(
+                "/media/shorts/a%20clip.webm",
+                &suffix,
+                StatusCode::PARTIAL_CONTENT,
+                clip_end,
+            )
+            .await;
         assert_eq!(reply.header("content-type"), Some("video/webm"));
-        let reply = get(&client, addr, "/media/movie.vtt", &[]).await;
-        expect(&reply, version, StatusCode::OK, b"WEBVTT\n", "track");
+        peer.expect("/media/movie.vtt", &[], StatusCode::OK, b"WEBVTT\n")
+            .await;
 
         for (path, status) in [
             ("/media/missing.mp4", StatusCode::NOT_FOUND),
@@ -530,7 +425,7 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
             ("/mediax/movie.mp4", StatusCode::NOT_FOUND),
             ("/video", StatusCode::NOT_FOUND),
         ] {
-            let reply = get(&client, addr, path, &[]).await;
+            let reply = peer.get(path, &[]).await;
             assert_eq!(reply.status, status, "{path}: {reply:?}");
         }
     }
@@ -538,26 +433,20 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
 
     // The rate limit applies to objects as to files: 200 KiB at 64 KiB/s after the first
     // 64 KiB take at least 2 s.
-    let server = moto.serve(
-        "s3://library/films/",
-        &["--limit-rate", "64k", "--limit-rate-after", "64k"],
-    );
+    let limits = ["--limit-rate", "64k", "--limit-rate-after", "64k"];
+    let server = serve(&moto, "s3://library/films/", &limits);
     let started = Instant::now();
-    let reply = get(&http1_client(), server.addr, "/media/movie.mp4", &[]).await;
+    let [peer, _] = Peer::both(server.addr);
+    peer.expect("/media/movie.mp4", &[], StatusCode::OK, &movie)
+        .await;
     let took = started.elapsed();
-    expect(
-        &reply,
-        Version::HTTP_11,
-        StatusCode::OK,
-        &movie,
-        "throttled",
-    );
     assert!(took >= Duration::from_millis(1900), "{took:?}");
 }
 
 /// Runs the example server (built with `features`) on `url` with `env` until it exits, on an
-/// address that is held here: a server that bound before failing would say so.
-fn run_failing(features: &[&str], url: &str, env: &[(&'static str, String)]) -> (i32, String) {
+/// address that is held here (a server that bound before failing would say so), and checks
+/// that it exited 1 with one line, `error: URL: …`, and printed no URL. Returns that line.
+fn run_failing(features: &[&str], url: &str, env: &[(&'static str, String)]) -> String {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = held.local_addr().unwrap().to_string();
     let out = run(
@@ -566,81 +455,67 @@ fn run_failing(features: &[&str], url: &str, env: &[(&'static str, String)]) -> 
             .envs(env.iter().map(|(k, v)| (k, v))),
         Duration::from_secs(90),
     );
+    let stderr = out.stderr_text();
+    assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
     assert!(
         out.stdout.is_empty(),
-        "it must not print a URL: {}",
+        "{url}: printed {}",
         out.stdout_text()
     );
-    (out.status.code().unwrap_or(-1), out.stderr_text())
+    assert_eq!(stderr.lines().count(), 1, "{url}: one line: {stderr}");
+    assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
+    stderr
 }
 
-#[test]
-fn a_wrong_bucket_or_key_exits_1_with_one_line_before_binding() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_bucket_or_key_exits_1_with_one_line_before_binding() {
     let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("present");
-    for url in [
-        "s3://absent-bucket/a.mp4",
-        "s3://absent-bucket/films/",
-        "s3://present/missing.mp4",
-        "s3://present/films",
+    moto.create_bucket("present").await;
+    for (url, says) in [
+        ("s3://absent-bucket/a.mp4", "no such object"),
+        ("s3://absent-bucket/films/", "NoSuchBucket"),
+        ("s3://present/missing.mp4", "no such object"),
+        ("s3://present/films", "end the URL with /"),
     ] {
-        let (code, stderr) = run_failing(&["aws"], url, &moto.env());
-        assert_eq!(code, 1, "{url}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{url}: one line: {stderr}");
-        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
-        // The store's refusal, not the held address's.
-        assert!(!stderr.contains("cannot listen"), "{stderr}");
+        let stderr = run_failing(&["aws"], url, &env(&moto));
+        assert!(stderr.contains(says), "{stderr}");
     }
-    let (_, stderr) = run_failing(&["aws"], "s3://absent-bucket/films/", &moto.env());
-    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
-    let (_, stderr) = run_failing(&["aws"], "s3://present/films", &moto.env());
-    assert!(stderr.contains("end the URL with /"), "{stderr}");
 }
 
-#[test]
-fn refused_credentials_exit_1_with_one_line_before_binding() {
-    // moto checks credentials once this many requests have gone unchecked: the bucket is
-    // made, then the server's unknown key is refused.
-    let Some(moto) = Moto::start_with_env_or_skip(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]) else {
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_exit_1_with_one_line_before_binding() {
+    let Some(moto) = Moto::start_or_skip() else {
         return;
     };
-    moto.create_bucket("guarded");
-    for url in ["s3://guarded/a.mp4", "s3://guarded/films/"] {
-        let (code, stderr) = run_failing(&["aws"], url, &moto.env());
-        assert_eq!(code, 1, "{url}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{url}: one line: {stderr}");
-        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
-        assert!(stderr.contains("403 Forbidden"), "{stderr}");
-    }
-    let (_, stderr) = run_failing(&["aws"], "s3://guarded/a.mp4", &moto.env());
+    moto.create_bucket("guarded").await;
+    // From here moto checks every request's credentials: the server's key is unknown.
+    moto.enable_auth().await;
+    let stderr = run_failing(&["aws"], "s3://guarded/a.mp4", &env(&moto));
     assert!(stderr.contains("access refused"), "{stderr}");
+    assert!(stderr.contains("403 Forbidden"), "{stderr}");
+    let stderr = run_failing(&["aws"], "s3://guarded/films/", &env(&moto));
+    assert!(
+        stderr.contains("403 Forbidden: InvalidAccessKeyId"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_build_without_the_provider_feature_names_the_flag_it_needs() {
-    let plain = example_binary("server");
+    // Every build links `examples/server`, and only builds with features are copied aside:
+    // the build with `aws` goes first, so that no later build here replaces the plain one.
+    example_binary_with_features("server", &["aws"]);
     for (url, flag) in [
         ("s3://b/k", "--features aws"),
         ("gs://b/k", "--features gcp"),
         ("az://c/k", "--features azure"),
     ] {
-        let held = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = held.local_addr().unwrap().to_string();
-        let out = run(
-            Command::new(&plain).args([url, "--addr", &addr]),
-            Duration::from_secs(30),
-        );
-        let stderr = out.stderr_text();
-        assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
-        assert!(out.stdout.is_empty());
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(flag), "{url}: {stderr}");
-        assert!(stderr.starts_with(&format!("error: {url}: ")), "{stderr}");
+        let stderr = run_failing(&[], url, &[]);
+        assert!(stderr.contains(flag), "{stderr}");
     }
     // Built with one provider, another's URL names its own flag.
-    let (code, stderr) = run_failing(&["aws"], "gs://b/k", &[]);
-    assert_eq!(code, 1, "{stderr}");
+    let stderr = run_failing(&["aws"], "gs://b/k", &[]);
     assert!(stderr.contains("--features gcp"), "{stderr}");
 }
