@@ -8,6 +8,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,10 +41,18 @@ fn origin(moto: &Moto) -> Server {
     )
 }
 
-/// nginx with the documented configuration, in front of `origins`, on a free port.
+/// nginx with the documented configuration, in front of `origins`, on a free port; in a
+/// process group of its own, all of which (master, worker, cache manager) is killed when
+/// dropped.
 struct Edge {
     addr: SocketAddr,
-    _child: ChildGuard,
+    child: ChildGuard,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        support::signal_group(self.child.id(), libc::SIGKILL);
+    }
 }
 
 impl Edge {
@@ -80,6 +89,7 @@ impl Edge {
             .args(["-g", "daemon off;"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("starting nginx");
         let child = ChildGuard(Some(child));
@@ -88,10 +98,7 @@ impl Edge {
             assert!(Instant::now() < deadline, "nginx did not listen on {addr}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Edge {
-            addr,
-            _child: child,
-        }
+        Edge { addr, child }
     }
 }
 
