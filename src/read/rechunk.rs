@@ -6,7 +6,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 
 use super::ReadConfig;
@@ -83,7 +83,13 @@ where
                 self.push(frame, true);
             } else {
                 let take = want.min(self.chunk.len());
-                self.partial.extend_from_slice(&self.chunk.split_to(take));
+                if self.partial.is_empty() {
+                    // The whole frame's room at once: growing as the pieces come would
+                    // allocate and copy the first piece again.
+                    self.partial.reserve(want);
+                }
+                self.partial.extend_from_slice(&self.chunk[..take]);
+                self.chunk.advance(take);
                 if self.partial.len() == self.next_frame_len() {
                     let frame = self.partial.split().freeze();
                     self.push(frame, false);
