@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use support::{bounded, fetch, fetch_path, header, multipart_parts, serve, Client, Protocol};
+use support::{
+    bounded, fetch, fetch_path, header, multipart_parts, read_body_or_cut, serve, Client, Protocol,
+};
 use tower_range::store::object_store::path::Path;
 use tower_range::store::{ObjectSource, StoreOptions, StoreResolver};
 use tower_range::{MemorySource, RangeService};
@@ -216,19 +218,6 @@ async fn an_object_replaced_between_requests_is_served_new_at_once_despite_the_c
 
 use futures_util::StreamExt;
 
-/// Reads a response body to its end or its error: the bytes, and whether it completed.
-async fn read_body(body: hyper::body::Incoming) -> (Vec<u8>, bool) {
-    let mut body = body;
-    let mut got = Vec::new();
-    loop {
-        match bounded(body.frame()).await {
-            Some(Ok(frame)) => got.extend_from_slice(frame.data_ref().map_or(&[][..], |d| d)),
-            Some(Err(_)) => return (got, false),
-            None => return (got, true),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_body_cut_mid_stream_is_resumed_on_the_same_etag_or_cut_never_mixed() {
     let bytes = pattern(300_000, 6);
@@ -284,7 +273,7 @@ async fn fetch_replaced_during(
     let response = bounded(client.send_request(request)).await.unwrap();
     assert_eq!(response.status(), 200);
     store.put_bytes(key, new).await;
-    read_body(response.into_body()).await
+    read_body_or_cut(response.into_body()).await
 }
 
 #[tokio::test]
@@ -306,7 +295,7 @@ async fn without_resumptions_a_failed_get_cuts_the_body() {
     let mut client = small_window_client(addr).await;
     let request = support::request("GET", "/", &[]);
     let response = bounded(client.send_request(request)).await.unwrap();
-    let (got, complete) = read_body(response.into_body()).await;
+    let (got, complete) = read_body_or_cut(response.into_body()).await;
     assert!(!complete);
     assert!(got.len() <= 8_000_000 && got[..] == bytes[..got.len()]);
 }
@@ -330,7 +319,7 @@ async fn a_multipart_answer_across_a_replacement_is_cut_at_its_next_get() {
         got.extend_from_slice(frame.data_ref().unwrap());
     }
     store.put_bytes("a.mp4", pattern(12_000_000, 10)).await;
-    let (rest, complete) = read_body(body).await;
+    let (rest, complete) = read_body_or_cut(body).await;
     assert!(!complete, "the second part would be of another version");
     got.extend_from_slice(&rest);
     let text = &got[..];
@@ -503,7 +492,7 @@ async fn a_stalled_or_slow_client_holds_no_more_than_the_stated_bound() {
         "at most {most_held} held"
     );
     // And the rest arrives exact.
-    let (rest, complete) = read_body(body).await;
+    let (rest, complete) = read_body_or_cut(body).await;
     assert!(complete);
     assert_eq!(received + rest.len() as u64, 32 * 1024 * 1024);
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use support::{
-    bounded, fetch, header, multipart_parts, serve, Credentials, Fault, Moto, Protocol, StoreProxy,
+    bounded, fetch, header, multipart_parts, read_body_or_cut, serve, Credentials, Fault, Moto,
+    Protocol, StoreProxy,
 };
 use tower_range::store::object_store::aws::AmazonS3Builder;
 use tower_range::store::object_store::path::Path;
@@ -71,18 +72,6 @@ fn source(proxy: &StoreProxy, key: &str, options: StoreOptions) -> ObjectSource 
         2,
     );
     ObjectSource::with_options(store, Path::from(key), options)
-}
-
-/// Reads a body to its end or its error: the bytes, and whether it completed.
-async fn read_body(mut body: hyper::body::Incoming) -> (Vec<u8>, bool) {
-    let mut got = Vec::new();
-    loop {
-        match bounded(body.frame()).await {
-            Some(Ok(frame)) => got.extend_from_slice(frame.data_ref().map_or(&[][..], |d| d)),
-            Some(Err(_)) => return (got, false),
-            None => return (got, true),
-        }
-    }
 }
 
 #[tokio::test]
@@ -247,7 +236,7 @@ async fn a_versioned_bucket_pins_the_running_answer_to_its_version() {
     moto.put_object(BUCKET, "v.mp4", pattern(2_000_000, 5))
         .await;
     proxy.clear_faults();
-    let (body, complete) = read_body(response.into_body()).await;
+    let (body, complete) = read_body_or_cut(response.into_body()).await;
     assert!(complete);
     let parts = multipart_parts(&content_type, &body);
     assert_eq!(parts[0].1[..], old[..10]);
@@ -305,7 +294,7 @@ async fn a_store_connection_cut_mid_body_is_resumed_exact_or_the_answer_is_cut()
     let mut client = support::Client::connect(addr, Protocol::Http1).await;
     let pending = tokio::spawn(async move {
         let response = client.send(support::request("GET", "/", &[])).await;
-        read_body(response.into_body()).await
+        read_body_or_cut(response.into_body()).await
     });
     // The HEAD hangs until the faults change: then the first GET is cut at 1 MB, and the
     // retry hangs (the standing fault) until the object has been replaced.

@@ -369,29 +369,7 @@ impl Report {
             return md;
         }
         let _ = writeln!(md, "\nDetails (medians):\n");
-        let _ = write!(md, "| figure |");
-        for server in &servers {
-            let _ = write!(md, " {} |", self.label(server));
-        }
-        let _ = write!(md, "\n|---|");
-        for _ in &servers {
-            let _ = write!(md, "---:|");
-        }
-        md.push('\n');
-        for (key, label) in DETAILS {
-            if servers.iter().all(|s| self.median(s, key).is_none()) {
-                continue;
-            }
-            let _ = write!(md, "| {label} |");
-            for server in &servers {
-                let _ = write!(
-                    md,
-                    " {} |",
-                    self.median(server, key).map_or("-".into(), fmt_num)
-                );
-            }
-            md.push('\n');
-        }
+        self.medians_table(&mut md, &servers, DETAILS);
         // Every round, for the spread.
         let _ = writeln!(md, "\nEach round:\n");
         let _ = writeln!(md, "| figure | server | rounds |\n|---|---|---|");
@@ -419,5 +397,31 @@ pub fn fmt_num(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
+    }
+}
+
+impl Report {
+    /// A table of `keys`' medians, a column per server; figures no server has are left out.
+    pub(crate) fn medians_table(&self, md: &mut String, servers: &[String], keys: &[(&str, &str)]) {
+        let _ = write!(md, "| figure |");
+        for server in servers {
+            let _ = write!(md, " {} |", self.label(server));
+        }
+        let _ = write!(md, "\n|---|");
+        for _ in servers {
+            let _ = write!(md, "---:|");
+        }
+        md.push('\n');
+        for (key, label) in keys {
+            if servers.iter().all(|s| self.median(s, key).is_none()) {
+                continue;
+            }
+            let _ = write!(md, "| {label} |");
+            for server in servers {
+                let value = self.median(server, key).map_or("-".into(), fmt_num);
+                let _ = write!(md, " {value} |");
+            }
+            md.push('\n');
+        }
     }
 }

@@ -226,29 +226,8 @@ impl Report {
             .into_iter()
             .filter(|s| STORE_KEYS.iter().any(|(k, _)| self.median(s, k).is_some()))
             .collect();
-        let _ = write!(md, "\nObject-store details (medians):\n\n| figure |");
-        for server in &servers {
-            let _ = write!(md, " {} |", self.label(server));
-        }
-        let _ = write!(md, "\n|---|");
-        for _ in &servers {
-            let _ = write!(md, "---:|");
-        }
-        md.push('\n');
-        for (key, label) in STORE_KEYS {
-            if servers.iter().all(|s| self.median(s, key).is_none()) {
-                continue;
-            }
-            let _ = write!(md, "| {label} |");
-            for server in &servers {
-                let _ = write!(
-                    md,
-                    " {} |",
-                    self.median(server, key).map_or("-".into(), fmt_num)
-                );
-            }
-            md.push('\n');
-        }
+        let _ = write!(md, "\nObject-store details (medians):\n\n");
+        self.medians_table(md, &servers, STORE_KEYS);
         let _ = writeln!(
             md,
             "\nObject store, each round:\n\n| figure | server | rounds |\n|---|---|---|"

@@ -237,3 +237,16 @@ pub fn parse_header_dump(dump: &str) -> (u16, Headers) {
         .collect();
     (status, headers)
 }
+
+/// Reads a response body to its end or its error: the bytes that came, and whether it
+/// completed (a body cut by the server ends with an error).
+pub async fn read_body_or_cut(mut body: Incoming) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    loop {
+        match bounded(body.frame()).await {
+            Some(Ok(frame)) => got.extend_from_slice(frame.data_ref().map_or(&[][..], |d| d)),
+            Some(Err(_)) => return (got, false),
+            None => return (got, true),
+        }
+    }
+}
