@@ -72,6 +72,7 @@ mod example_server;
 #[path = "support/nofile.rs"]
 mod nofile;
 #[path = "support/procfs.rs"]
+#[allow(dead_code)] // The CPU readers are compare's and throttled's.
 mod procfs;
 #[path = "support/splitmix.rs"]
 mod splitmix;

@@ -27,6 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+
+// The benches' own readers of /proc and their random numbers: this program is the compare
+// bench's floor.
+#[path = "../benches/support/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+#[path = "../benches/support/splitmix.rs"]
+mod splitmix;
 use tower_range::store::from_url;
 use tower_range::store::object_store::path::Path;
 use tower_range::store::object_store::{GetOptions, GetRange, ObjectStore};
@@ -106,31 +114,6 @@ struct Counts {
     errors: AtomicU64,
 }
 
-/// This process's CPU seconds so far (user + system, every thread): fields 14 and 15 of
-/// `/proc/self/stat`, in clock ticks of 10 ms.
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|v| v.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
-}
-
-/// A xorshift step: the random offsets need no quality, only spread (the load client's).
-fn xorshift(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 /// One loop: GETs one after another until `stop`; the one running then may go on to `cut`.
 async fn copy_loop(
     store: Arc<dyn ObjectStore>,
@@ -140,13 +123,14 @@ async fn copy_loop(
     counts: Arc<Counts>,
     (stop, cut): (tokio::time::Instant, tokio::time::Instant),
 ) {
-    let mut rng =
-        (args.seed ^ 0x9e37_79b9_7f4a_7c15).wrapping_add(index.wrapping_mul(0x1000_0001)) | 1;
+    // The benches' SplitMix64 from a state of this loop's own: the offsets need spread only.
+    let mut state = args.seed.wrapping_add(index.wrapping_mul(0x1000_0001));
     while tokio::time::Instant::now() < stop {
         let range = if args.range_len == 0 {
             0..args.size
         } else {
-            let offset = xorshift(&mut rng) % (args.size.saturating_sub(args.range_len) + 1);
+            state = state.wrapping_add(splitmix::GOLDEN);
+            let offset = splitmix::mix(state) % (args.size.saturating_sub(args.range_len) + 1);
             offset..(offset + args.range_len).min(args.size)
         };
         let options = GetOptions {
@@ -209,7 +193,7 @@ async fn run(args: Arc<Args>) {
     let counts = Arc::new(Counts::default());
     let stop = tokio::time::Instant::now() + Duration::from_secs_f64(args.secs);
     let cut = stop + Duration::from_secs_f64(args.drain);
-    let cpu0 = cpu_s();
+    let cpu0 = procfs::cpu_s("self");
     let started = Instant::now();
     let mut loops = tokio::task::JoinSet::new();
     for index in 0..args.conns {
@@ -218,7 +202,7 @@ async fn run(args: Arc<Args>) {
     }
     while loops.join_next().await.is_some() {}
     let duration = started.elapsed().as_secs_f64();
-    let cpu = cpu_s() - cpu0;
+    let cpu = procfs::cpu_s("self") - cpu0;
     let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
     println!(
         "{}",

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::meter::stat_fields_cpu;
-
 const BUF: usize = 256 * 1024;
 
 /// Runs the role named in `args` (the arguments after `--role`).
@@ -110,9 +108,7 @@ impl Opts {
 
 /// CPU seconds (user + system) this process used so far.
 fn self_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command name: state is field 3, so utime (14) and stime (15) are at 11, 12.
-    stat_fields_cpu(&stat, 11)
+    crate::procfs::cpu_s("self")
 }
 
 #[derive(Default)]

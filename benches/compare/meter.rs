@@ -7,32 +7,15 @@ use std::time::Instant;
 use crate::procfs;
 use crate::report::Sample;
 
-/// The clock ticks of `/proc/*/stat` (USER_HZ, 100 on every Linux this runs on).
-const TICKS: f64 = 100.0;
-
 /// utime + stime of `pid`, in seconds.
 fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat_fields_cpu(&stat, 11)
-}
-
-/// The sum of two `/proc/*/stat` tick fields counted from after the command name.
-pub fn stat_fields_cpu(stat: &str, first: usize) -> f64 {
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|v| v.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    (fields.get(first).unwrap_or(&0.0) + fields.get(first + 1).unwrap_or(&0.0)) / TICKS
+    procfs::cpu_s(&pid.to_string())
 }
 
 /// The bench process's own CPU plus that of its waited-for children (the load clients).
 fn self_and_children_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    stat_fields_cpu(&stat, 11) + stat_fields_cpu(&stat, 13)
+    procfs::stat_fields_cpu(&stat, 11) + procfs::stat_fields_cpu(&stat, 13)
 }
 
 /// Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal).
@@ -48,7 +31,7 @@ pub fn machine_busy_s() -> f64 {
         .iter()
         .map(|&i| v.get(i).copied().unwrap_or(0.0))
         .sum::<f64>()
-        / TICKS
+        / procfs::TICKS
 }
 
 /// A `/proc/<pid>/status` figure in MiB (`VmRSS`, `VmHWM`); NaN when unknown, so that it

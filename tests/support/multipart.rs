@@ -64,3 +64,42 @@ pub fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(Headers, Vec<u8>)> {
     }
     parts
 }
+
+/// Asserts that two answers to the same request say the same: status, `Content-Range`,
+/// `Content-Length`, `Accept-Ranges`, and the body (a multipart body part for part, its
+/// boundary aside; any other with the same `Content-Type`). `what` names the request.
+pub fn assert_same_answer(
+    a: (&http::response::Parts, &[u8]),
+    b: (&http::response::Parts, &[u8]),
+    what: &str,
+) {
+    let ((a, a_body), (b, b_body)) = (a, b);
+    let header = |parts: &http::response::Parts, name: &str| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(a.status, b.status, "{what}");
+    for name in ["content-range", "content-length", "accept-ranges"] {
+        assert_eq!(header(a, name), header(b, name), "{what}: {name}");
+    }
+    match header(a, "content-type").filter(|t| t.starts_with("multipart/")) {
+        Some(a_type) => {
+            let b_type = header(b, "content-type").expect("a multipart answer on both sides");
+            assert_eq!(
+                multipart_parts(&a_type, a_body),
+                multipart_parts(&b_type, b_body),
+                "{what}"
+            );
+        }
+        None => {
+            assert_eq!(
+                header(a, "content-type"),
+                header(b, "content-type"),
+                "{what}"
+            );
+            assert!(a_body == b_body, "{what}: the bodies differ");
+        }
+    }
+}
