@@ -9,6 +9,7 @@
 //! cargo run --release --example server [VIDEO] [--addr HOST:PORT] [--frame-size BYTES]
 //!                                      [--read-ahead FRAMES] [--limit-rate BYTES]
 //!                                      [--limit-rate-after BYTES] [--cors-origin ORIGIN]...
+//!                                      [--open-file-cache SECONDS] [--open-file-cache-max FILES]
 //! ```
 //!
 //! Built with `--features metrics`, `--metrics-addr HOST:PORT` serves the library's metrics in
@@ -111,10 +112,26 @@ struct Args {
     /// preflights answered. Repeatable; `*` allows any origin. Off by default.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
+    /// Keeps served files open between requests for up to this many seconds after each open
+    /// (nginx's `open_file_cache … valid=`); each request revalidates the handle with one
+    /// `fstat`, so a file rewritten, replaced or deleted is seen at once. 0 (the default) opens
+    /// the file on every request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    open_file_cache: f64,
+    /// The most files the open-file cache holds open at once (directory mode).
+    #[arg(long, value_name = "FILES", default_value_t = 10_000)]
+    open_file_cache_max: usize,
     /// Serve metrics in Prometheus text format at http://HOST:PORT/metrics (off by default;
     /// needs the server built with `--features metrics`).
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+}
+
+impl Args {
+    /// `--open-file-cache` as a duration; a negative or unreadable number is no cache.
+    fn open_file_cache_window(&self) -> Duration {
+        Duration::try_from_secs_f64(self.open_file_cache).unwrap_or(Duration::ZERO)
+    }
 }
 
 /// A size as nginx writes it: bytes, or with a `k`, `m` or `g` suffix (1024-multiples).
@@ -328,7 +345,12 @@ type RouteBody = cors::OrEmpty<Bodies>;
 impl App {
     fn new(video: &std::path::Path, args: &Args) -> Self {
         Self::assemble(video_page(video), args, |budget| {
-            Media::Video(configure(RangeFileService::new(video), args, budget))
+            let source = FileSource::new(video).open_file_cache(args.open_file_cache_window());
+            Media::Video(configure(
+                RangeFileService::from_source(source),
+                args,
+                budget,
+            ))
         })
     }
 
@@ -337,7 +359,9 @@ impl App {
     fn library(root: &std::path::Path, args: &Args) -> Self {
         use tower_range::dir::{DirResolver, RangeDirService};
         let resolver = match DirResolver::new(root) {
-            Ok(resolver) => resolver.download_query("download"),
+            Ok(resolver) => resolver
+                .download_query("download")
+                .open_file_cache(args.open_file_cache_window(), args.open_file_cache_max),
             Err(error) => startup::fail(&format!("{}: {error}", root.display())),
         };
         let page = library::library_page(&library::walk(root));

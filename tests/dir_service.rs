@@ -118,12 +118,28 @@ async fn the_policy_and_the_disposition_reach_200_206_and_304() {
 
 #[tokio::test]
 async fn a_file_replaced_while_it_streams_completes_old_and_then_serves_new() {
-    let root = temp_dir("dir-replace");
+    replaced_while_streaming("dir-replace", |resolver| resolver).await;
+}
+
+#[tokio::test]
+async fn with_the_open_file_cache_a_replaced_file_is_served_new_at_once() {
+    // An hour: what the cache holds is seen to be stale by its `fstat`, not by its age.
+    let hour = std::time::Duration::from_secs(3600);
+    replaced_while_streaming("dir-replace-cached", |resolver| {
+        resolver.open_file_cache(hour, 100)
+    })
+    .await;
+}
+
+/// A file replaced by a rename while a response streams it: that response completes with
+/// the old bytes, the next request gets the new ones, and a file added is served.
+async fn replaced_while_streaming(name: &str, configure: impl Fn(DirResolver) -> DirResolver) {
+    let root = temp_dir(name);
     let old = content(4 * 1024 * 1024);
     std::fs::write(root.join("clip.mp4"), &old).unwrap();
-    let addr = serve(RangeDirService::from_resolver(
+    let addr = serve(RangeDirService::from_resolver(configure(
         DirResolver::new(&root).unwrap(),
-    ))
+    )))
     .await;
     let mut client = Client::connect(addr, Protocol::Http1).await;
     let response = client.send(request("GET", "/clip.mp4", &[])).await;

@@ -18,7 +18,7 @@ use crate::request_path::{relative_path, Refused};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
 use crate::source::open::{Attempt, Beneath, Opened as OpenedFile, Walk};
-use crate::source::{open_file, FileReader};
+use crate::source::{open_file, FileReader, OpenFileCache};
 
 /// Maps request paths to regular files beneath a root directory (Unix).
 ///
@@ -55,6 +55,7 @@ pub struct DirResolver {
     policy: Option<Arc<PolicyFn>>,
     redirect_directories: bool,
     index_file: Option<Arc<Path>>,
+    open_cache: Option<OpenFileCache>,
 }
 
 /// The per-file policy hook: the file's path relative to the root and its metadata in,
@@ -142,6 +143,7 @@ impl std::fmt::Debug for DirResolver {
             .field("policy", &self.policy.is_some())
             .field("redirect_directories", &self.redirect_directories)
             .field("index_file", &self.index_file)
+            .field("open_cache", &self.open_cache.is_some())
             .finish()
     }
 }
@@ -181,6 +183,7 @@ impl DirResolver {
             policy: None,
             redirect_directories: false,
             index_file: None,
+            open_cache: None,
         })
     }
 
@@ -252,6 +255,23 @@ impl DirResolver {
         self
     }
 
+    /// Keeps the handles of up to `max_files` files open between requests, each for at most
+    /// `window` after its open (nginx's `open_file_cache max=… valid=…`; default off, and
+    /// `Duration::ZERO` turns it off): a request for a held file costs one `fstat` instead of
+    /// the walk, the open and the close.
+    ///
+    /// That `fstat` revalidates the handle on every request: a file written in place,
+    /// truncated, deleted or replaced by a rename is opened afresh at once. Only a change
+    /// that leaves the old file intact and linked — a directory on the path renamed, a
+    /// symlink on it retargeted — is seen up to `window` late: keep it short (a second or
+    /// two) where the tree is reorganised while served. Each entry holds a file descriptor:
+    /// leave room for `max_files` under the process's limit. When the cache is full a miss
+    /// evicts an arbitrary entry; expired entries are closed on a later miss.
+    pub fn open_file_cache(mut self, window: std::time::Duration, max_files: usize) -> Self {
+        self.open_cache = (!window.is_zero()).then(|| OpenFileCache::new(window, max_files));
+        self
+    }
+
     /// Whether the request's query asks for a download.
     fn download_asked(&self, request: &Parts) -> bool {
         let (Some(name), Some(query)) = (self.download_query.as_deref(), request.uri.query())
@@ -297,13 +317,15 @@ impl Resolver for DirResolver {
         };
         let opening = target.map(|relative| {
             let root = self.root.clone();
-            let path = relative.clone();
+            let path: Arc<Path> = relative.as_path().into();
             let content_type = content_type_for_path(&relative);
+            let cached = self.open_cache.clone().map(|cache| (cache, path.clone()));
             let opening = open_file(
                 move |walk| open_beneath(&root, &path, walk, beneath),
                 content_type,
                 self.inline_io,
                 resources,
+                cached,
             );
             (relative, opening)
         });

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -14,6 +15,7 @@ use super::blocking::{BlockingLimit, BlockingTask};
 #[cfg(target_os = "linux")]
 use super::inline;
 use super::open::{open_regular, Attempt, Opened as OpenedFile, Walk};
+use super::open_cache::OpenFileCache;
 use super::pool::{Buffer, BufferPool};
 use super::stamp::Stamp;
 use crate::content_type::content_type_for_path;
@@ -49,6 +51,7 @@ pub struct FileSource {
     inline_io: bool,
     /// Set once a miss has been logged at `WARN`, cleared by the next successful open.
     warned: Arc<AtomicBool>,
+    open_cache: Option<OpenFileCache>,
 }
 
 impl FileSource {
@@ -62,6 +65,7 @@ impl FileSource {
             content_type,
             inline_io: cfg!(target_os = "linux"),
             warned: Arc::new(AtomicBool::new(false)),
+            open_cache: None,
         }
     }
 
@@ -73,6 +77,20 @@ impl FileSource {
     /// metadata calls may wait on the network even when their data is cached.
     pub fn inline_io(mut self, enabled: bool) -> Self {
         self.inline_io = enabled && cfg!(target_os = "linux");
+        self
+    }
+
+    /// Keeps the file open between requests, for at most `window` after each open (nginx's
+    /// `open_file_cache`; default off, and `Duration::ZERO` turns it off): a request then
+    /// costs one `fstat` of the held handle instead of an open, an `fstat` and a close.
+    ///
+    /// That `fstat` revalidates the handle on every request: a file written in place,
+    /// truncated, deleted or replaced by a rename is opened afresh at once. Only a change
+    /// that leaves the old file intact and linked — a parent directory renamed, a symlink on
+    /// the path retargeted — is seen up to `window` late. The handle of a file deleted while
+    /// nothing asks for it stays open, and its blocks allocated, until the next request.
+    pub fn open_file_cache(mut self, window: Duration) -> Self {
+        self.open_cache = (!window.is_zero()).then(|| OpenFileCache::new(window, 1));
         self
     }
 
@@ -93,11 +111,13 @@ impl Source for FileSource {
         let warned = self.warned.clone();
         let opening = {
             let path = path.clone();
+            let cached = self.open_cache.clone().map(|cache| (cache, path.clone()));
             open_file(
                 move |walk| open_regular(&path, walk),
                 self.content_type.clone(),
                 self.inline_io,
                 resources,
+                cached,
             )
         };
         async move {
@@ -122,12 +142,14 @@ impl Source for FileSource {
 
 /// Opens a regular file with `open` and describes it: first inline with [`Walk::Cached`]
 /// when `inline_io` allows, else (or when that would wait) with [`Walk::Blocking`] on the
-/// blocking pool under the resources' limit.
+/// blocking pool under the resources' limit. With `cached`, a handle the cache holds for the
+/// path and that is still current is used instead, and a new one is kept there.
 pub(crate) fn open_file<F>(
     open: F,
     content_type: HeaderValue,
     inline_io: bool,
     resources: &Resources,
+    cached: Option<(OpenFileCache, Arc<Path>)>,
 ) -> impl Future<Output = Result<Opened<FileReader>, OpenError>> + Send
 where
     F: Fn(Walk) -> Attempt<Result<OpenedFile, OpenError>> + Send + 'static,
@@ -135,11 +157,28 @@ where
     let limit = resources.blocking_limit().clone();
     let pool = resources.buffer_pool().clone();
     async move {
-        let cached = match inline_io {
+        if let Some((cache, path)) = &cached {
+            if let Some((metadata, reader)) = cache.get(path) {
+                // `fstat` of an open handle waits on no disk; on a network file system
+                // (inline I/O off) it may wait on the server, so it goes to the pool there.
+                let current = match inline_io {
+                    true => reader.is_current(),
+                    false => {
+                        let check = reader.clone();
+                        limit.run(move || check.is_current()).await.unwrap_or(false)
+                    }
+                };
+                if current {
+                    return Ok(Opened::new(metadata, reader));
+                }
+                cache.forget(path, &reader);
+            }
+        }
+        let inline = match inline_io {
             true => open(Walk::Cached),
             false => Attempt::Unsupported,
         };
-        let (file, meta) = match cached {
+        let (file, meta) = match inline {
             Attempt::Done(opened) => opened?,
             Attempt::WouldBlock | Attempt::Unsupported => {
                 match limit.run(move || open(Walk::Blocking)).await {
@@ -157,18 +196,19 @@ where
         if let Some(modified) = stamp.modified {
             metadata = metadata.with_modified(modified);
         }
-        Ok(Opened::new(
-            metadata,
-            FileReader {
-                shared: Arc::new(Shared {
-                    file,
-                    stamp,
-                    inline_io: AtomicBool::new(inline_io),
-                    limit,
-                    pool,
-                }),
-            },
-        ))
+        let reader = FileReader {
+            shared: Arc::new(Shared {
+                file,
+                stamp,
+                inline_io: AtomicBool::new(inline_io),
+                limit,
+                pool,
+            }),
+        };
+        if let Some((cache, path)) = cached {
+            cache.insert(path, metadata.clone(), reader.clone());
+        }
+        Ok(Opened::new(metadata, reader))
     }
 }
 
@@ -201,6 +241,25 @@ struct Shared {
     inline_io: AtomicBool,
     limit: BlockingLimit,
     pool: BufferPool,
+}
+
+impl FileReader {
+    /// Whether the open file still holds the version it was opened with and still has a
+    /// name: one `fstat`. A file replaced by a rename or deleted has lost its last link.
+    pub(crate) fn is_current(&self) -> bool {
+        match self.shared.file.metadata() {
+            Ok(meta) => {
+                let now = Stamp::of(&meta);
+                self.shared.stamp.same_content(&now) && now.is_linked()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether `other` reads through the same open handle.
+    pub(crate) fn same_handle(&self, other: &FileReader) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
 }
 
 impl SourceReader for FileReader {

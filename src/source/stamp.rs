@@ -66,6 +66,14 @@ impl Stamp {
         (token, used)
     }
 
+    /// Whether the file still has a name (a link count above zero; always, off Unix).
+    pub(super) fn is_linked(&self) -> bool {
+        #[cfg(unix)]
+        return self.unix.nlink != 0;
+        #[cfg(not(unix))]
+        return true;
+    }
+
     /// Whether `now` (a later `fstat` of the same open file) can still hold the bytes that
     /// `self` described.
     pub(super) fn same_content(&self, now: &Stamp) -> bool {
