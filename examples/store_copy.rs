@@ -1,14 +1,18 @@
 //! The floor of the object-store benchmark (`BENCH_WORKLOADS=ws cargo bench --bench compare`,
 //! issue 13): the least a process can spend to pull an object's bytes from S3 with the client
-//! the library uses. It makes the GETs the example server makes for the same workload —
-//! `object_store`'s `get_opts(..).into_stream()` with a `Range`, the client built by
-//! `tower_range::store::from_url` (the same streaming client options, the same `AWS_*`
-//! environment) — and drops the bytes, counting them. No HTTP server, no frames, no sockets to
-//! clients: what the server spends beyond this is what serving costs.
+//! the library uses, and, with `--send`, to hand them on to a client. It makes the GETs the
+//! example server makes for the same workload — `object_store`'s `get_opts(..).into_stream()`
+//! with a `Range`, the client built by `tower_range::store::from_url` (the same streaming
+//! client options, the same `AWS_*` environment) — and copies each chunk it receives: without
+//! `--send` it drops the bytes, counting them (the receive-only floor); with `--send
+//! HOST:PORT` each copy loop opens one TCP connection to HOST:PORT before the loops start
+//! (`TCP_NODELAY`, as the server's) and writes every chunk to it (`write_all`), so that it
+//! pays what the server pays to put the bytes on a socket. No HTTP server, no frames: what
+//! the server spends beyond this is what serving costs.
 //!
 //! ```text
 //! cargo run --release --features aws --example store_copy -- s3://BUCKET/KEY --size BYTES \
-//!     [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N]
+//!     [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N] [--send HOST:PORT]
 //! cargo run --release --features aws --example store_copy -- s3://BUCKET/KEY --probe
 //! ```
 //!
@@ -16,17 +20,22 @@
 //! GETs in flight may finish for up to `--drain` seconds more, as the bench's load clients
 //! do); a GET asks for the whole object (`--range-len 0`, W1's shape) or for `--range-len`
 //! bytes at a random offset (W2's). The bench pins it to CPU 0 as it pins the servers, and a
-//! tokio runtime like the server's runs on it (one worker under `taskset`). One JSON line at
-//! the end: GETs started and finished, body bytes, chunks and the largest, errors, wall time
-//! and the process's CPU seconds (all threads, from `/proc/self/stat`) over the copy loops
-//! alone. `--probe` prints the object's size and ETag (one HEAD) and exits: the bench checks
-//! with it that the store answers and serves the ETag it was given.
+//! tokio runtime like the server's runs on it (one worker under `taskset`); with `--send`, the
+//! bench's sink reads the connections on CPU 1 and discards the bytes. One JSON line at the
+//! end: GETs started and finished, body bytes, chunks and the largest, errors, whether it sent
+//! (`sent`) and the bytes written to the connections (`sent_bytes`), wall time and the
+//! process's CPU seconds (all threads, from `/proc/self/stat`) over the copy loops alone (the
+//! connects before them are not counted). A loop whose connection fails to take a chunk
+//! counts an error and stops. `--probe` prints the object's size and ETag (one HEAD) and
+//! exits: the bench checks with it that the store answers and serves the ETag it was given.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 // The benches' own readers of /proc and their random numbers: this program is the compare
 // bench's floor.
@@ -49,6 +58,8 @@ struct Args {
     range_len: u64,
     seed: u64,
     probe: bool,
+    /// Where each loop writes the bytes it receives (`--send`), if anywhere.
+    send: Option<String>,
 }
 
 impl Args {
@@ -62,6 +73,7 @@ impl Args {
             range_len: 0,
             seed: 1,
             probe: false,
+            send: None,
         };
         let mut words = std::env::args().skip(1);
         while let Some(word) = words.next() {
@@ -76,6 +88,10 @@ impl Args {
             let value = words
                 .next()
                 .unwrap_or_else(|| fail(&format!("{word} needs a value")));
+            if word == "--send" {
+                args.send = Some(value);
+                continue;
+            }
             let number = || -> f64 {
                 value
                     .parse()
@@ -92,7 +108,7 @@ impl Args {
             }
         }
         if args.url.is_empty() || (!args.probe && args.size == 0) {
-            fail("usage: store_copy s3://BUCKET/KEY --size BYTES [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N] | --probe");
+            fail("usage: store_copy s3://BUCKET/KEY --size BYTES [--conns N] [--secs S] [--drain S] [--range-len BYTES] [--seed N] [--send HOST:PORT] | --probe");
         }
         args
     }
@@ -112,14 +128,23 @@ struct Counts {
     chunks: AtomicU64,
     largest_chunk: AtomicU64,
     errors: AtomicU64,
+    /// Bytes written to the `--send` connections.
+    sent_bytes: AtomicU64,
+}
+
+/// Why a GET's copy failed: the store's stream, or the `--send` connection.
+enum CopyError {
+    Store(tower_range::store::object_store::Error),
+    Send(std::io::Error),
 }
 
 /// One loop: GETs one after another until `stop`; the one running then may go on to `cut`.
+/// With a connection (`--send`), each chunk is written to it.
 async fn copy_loop(
     store: Arc<dyn ObjectStore>,
     key: Path,
     args: Arc<Args>,
-    index: u64,
+    (index, mut send): (u64, Option<TcpStream>),
     counts: Arc<Counts>,
     (stop, cut): (tokio::time::Instant, tokio::time::Instant),
 ) {
@@ -139,9 +164,16 @@ async fn copy_loop(
         };
         counts.started.fetch_add(1, Ordering::Relaxed);
         let copied = tokio::time::timeout_at(cut, async {
-            let mut stream = store.get_opts(&key, options).await?.into_stream();
+            let result = store.get_opts(&key, options).await;
+            let mut stream = result.map_err(CopyError::Store)?.into_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
+                let chunk = chunk.map_err(CopyError::Store)?;
+                if let Some(socket) = send.as_mut() {
+                    socket.write_all(&chunk).await.map_err(CopyError::Send)?;
+                    counts
+                        .sent_bytes
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
                 counts
                     .bytes
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -150,15 +182,21 @@ async fn copy_loop(
                     .largest_chunk
                     .fetch_max(chunk.len() as u64, Ordering::Relaxed);
             }
-            Ok::<(), tower_range::store::object_store::Error>(())
+            Ok::<(), CopyError>(())
         });
         match copied.await {
             Ok(Ok(())) => {
                 counts.finished.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(Err(error)) => {
+            Ok(Err(CopyError::Store(error))) => {
                 counts.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("store_copy: {error}");
+            }
+            // The connection is gone: this loop can hand nothing on any more.
+            Ok(Err(CopyError::Send(error))) => {
+                counts.errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("store_copy: sending: {error}");
+                return;
             }
             // Cut at the end of the drain: in flight, not an error.
             Err(_) => return,
@@ -190,6 +228,20 @@ async fn run(args: Arc<Args>) {
         );
         return;
     }
+    // The connections first, outside the measured time: one per loop.
+    let mut sockets = Vec::new();
+    if let Some(addr) = &args.send {
+        for _ in 0..args.conns {
+            let socket = TcpStream::connect(addr.as_str())
+                .await
+                .unwrap_or_else(|e| fail(&format!("connecting to {addr}: {e}")));
+            socket
+                .set_nodelay(true)
+                .unwrap_or_else(|e| fail(&format!("TCP_NODELAY to {addr}: {e}")));
+            sockets.push(socket);
+        }
+    }
+    let mut sockets = sockets.into_iter();
     let counts = Arc::new(Counts::default());
     let stop = tokio::time::Instant::now() + Duration::from_secs_f64(args.secs);
     let cut = stop + Duration::from_secs_f64(args.drain);
@@ -198,7 +250,8 @@ async fn run(args: Arc<Args>) {
     let mut loops = tokio::task::JoinSet::new();
     for index in 0..args.conns {
         let (store, key, args, counts) = (store.clone(), key.clone(), args.clone(), counts.clone());
-        loops.spawn(copy_loop(store, key, args, index, counts, (stop, cut)));
+        let send = sockets.next();
+        loops.spawn(copy_loop(store, key, args, (index, send), counts, (stop, cut)));
     }
     while loops.join_next().await.is_some() {}
     let duration = started.elapsed().as_secs_f64();
@@ -213,6 +266,8 @@ async fn run(args: Arc<Args>) {
             "chunks": get(&counts.chunks),
             "largest_chunk": get(&counts.largest_chunk),
             "errors": get(&counts.errors),
+            "sent": args.send.is_some(),
+            "sent_bytes": get(&counts.sent_bytes),
             "duration_s": duration,
             "cpu_s": cpu,
         })
