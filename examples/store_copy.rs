@@ -251,7 +251,14 @@ async fn run(args: Arc<Args>) {
     for index in 0..args.conns {
         let (store, key, args, counts) = (store.clone(), key.clone(), args.clone(), counts.clone());
         let send = sockets.next();
-        loops.spawn(copy_loop(store, key, args, (index, send), counts, (stop, cut)));
+        loops.spawn(copy_loop(
+            store,
+            key,
+            args,
+            (index, send),
+            counts,
+            (stop, cut),
+        ));
     }
     while loops.join_next().await.is_some() {}
     let duration = started.elapsed().as_secs_f64();

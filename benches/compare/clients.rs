@@ -11,14 +11,21 @@
 //!   read at `rate` bytes/s, odd ones read the response head and then stop reading. They hold
 //!   on until the driver closes the standard input.
 //! - `--role proxy`: the object store's counting proxy (`proxy.rs`).
+//! - `--role sink`: where the sending floor of the object store (`store_copy --send`) writes
+//!   the bytes it pulls: listens on 127.0.0.1 at a port of its own, whose address is its first
+//!   line out (`sink at ADDR`), accepts any number of connections and reads each with 256 KiB
+//!   reads, discarding the bytes, until the driver closes its standard input; then it reads
+//!   the connections it has to their end (the floor is gone by then) and stops. It lives at
+//!   most `secs` seconds in any case.
 //!
-//! `load` and `slow` print one JSON line with what they measured, their own CPU time included.
+//! `load`, `slow` and `sink` print one JSON line with what they measured, their own CPU time
+//! included.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 const BUF: usize = 256 * 1024;
 
@@ -37,6 +44,7 @@ pub fn role_main(args: &[String]) {
     let line = match role {
         "load" => runtime.block_on(load(opts)),
         "slow" => runtime.block_on(slow(opts)),
+        "sink" => runtime.block_on(sink(opts)),
         other => {
             eprintln!("unknown role {other:?}");
             std::process::exit(2);
@@ -62,6 +70,7 @@ struct Opts {
     /// For `slow`: the last byte asked for (`bytes=0-END`).
     range_end: u64,
     /// For `slow`: the reading clients' rate in bytes/s.
+    /// (For `sink`, `secs` is its longest lifetime.)
     rate: u64,
     seed: u64,
 }
@@ -414,4 +423,75 @@ async fn slow_conn(opts: Opts, reads: bool, stats: std::sync::Arc<std::sync::Mut
         let due = started + Duration::from_secs_f64(read as f64 / opts.rate as f64);
         tokio::time::sleep_until(due).await;
     }
+}
+
+/// What the sink received, shared by its readers.
+#[derive(Default)]
+struct SinkCounts {
+    connections: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+/// `--role sink`: reads and discards what any number of connections send, until the driver
+/// closes our standard input and the connections have ended, or `secs` have passed.
+async fn sink(opts: Opts) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let cpu0 = self_cpu_s();
+    let end_of_life = tokio::time::Instant::now() + Duration::from_secs_f64(opts.secs);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding the sink");
+    println!("sink at {}", listener.local_addr().unwrap());
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        let _ = stop_tx.send(true);
+    });
+    let counts = std::sync::Arc::new(SinkCounts::default());
+    let mut readers = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((mut stream, _)) = accepted else {
+                    counts.errors.fetch_add(1, Relaxed);
+                    continue;
+                };
+                counts.connections.fetch_add(1, Relaxed);
+                let counts = counts.clone();
+                readers.spawn(async move {
+                    let mut buf = vec![0u8; BUF];
+                    loop {
+                        match stream.read(&mut buf).await {
+                            Ok(0) => return,
+                            Ok(n) => {
+                                counts.bytes.fetch_add(n as u64, Relaxed);
+                            }
+                            Err(_) => {
+                                counts.errors.fetch_add(1, Relaxed);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+            _ = stop_rx.wait_for(|stop| *stop) => break,
+            () = tokio::time::sleep_until(end_of_life) => break,
+        }
+    }
+    // What the writers sent before they went is still to be read: to the end of each.
+    let drained = tokio::time::timeout_at(end_of_life, async {
+        while readers.join_next().await.is_some() {}
+    });
+    let timed_out = drained.await.is_err();
+    serde_json::json!({
+        "connections": counts.connections.load(Relaxed),
+        "bytes": counts.bytes.load(Relaxed),
+        "errors": counts.errors.load(Relaxed),
+        "timed_out": timed_out,
+        "client_cpu_s": self_cpu_s() - cpu0,
+    })
+    .to_string()
 }

@@ -1,7 +1,8 @@
 //! The comparison's settings: the `BENCH_*` environment variables with their defaults, and
 //! the servers it can run (ours with its access log on and off, its variants, tower-http,
 //! nginx with sendfile off with a buffered access log and with none, nginx with sendfile on,
-//! nginx serving W7's tree with `open_file_cache` off and on, and the object store's floor).
+//! nginx serving W7's tree with `open_file_cache` off and on, and the object store's two
+//! floors).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -113,9 +114,11 @@ pub enum Kind {
     NginxFiles {
         open_file_cache: bool,
     },
-    /// The object-store workloads' floor (`examples/store_copy.rs`): no server, the same GETs
-    /// as ours with their bytes dropped.
-    StoreFloor,
+    /// The object-store workloads' floors (`examples/store_copy.rs`): no server, the same GETs
+    /// as ours, their bytes dropped or (`send`) written to a sink over TCP.
+    StoreFloor {
+        send: bool,
+    },
 }
 
 impl Kind {
@@ -130,11 +133,11 @@ impl Kind {
     }
 
     /// Whether it runs the object-store workload `workload`: our server all of them (built
-    /// with `aws`), the floor those with a streaming shape (it serves no slow clients).
+    /// with `aws`), the floors those with a streaming shape (they serve no slow clients).
     pub fn runs_store(self, workload: &str) -> bool {
         match self {
             Kind::Ours => true,
-            Kind::StoreFloor => workload != "ws4",
+            Kind::StoreFloor { .. } => workload != "ws4",
             _ => false,
         }
     }
@@ -216,7 +219,16 @@ impl Config {
                 },
                 AccessLog::Off,
             ),
-            other(crate::report::FLOOR, Kind::StoreFloor, AccessLog::Absent),
+            other(
+                crate::report::FLOOR,
+                Kind::StoreFloor { send: false },
+                AccessLog::Absent,
+            ),
+            other(
+                crate::report::FLOOR_SEND,
+                Kind::StoreFloor { send: true },
+                AccessLog::Absent,
+            ),
         ];
         // Extra configurations of our server: `name=ARGS;name=ARGS`.
         for variant in env::value("BENCH_VARIANTS").unwrap_or_default().split(';') {
@@ -274,7 +286,7 @@ impl Config {
         // The tree-only nginx servers join the default list only when W7 runs: the default
         // run (W1–W4, W6) serves one file, which they cannot.
         let w7 = workloads.iter().any(|w| w == "w7");
-        // The floor joins the default list only when an object-store workload runs.
+        // The floors join the default list only when an object-store workload runs.
         let store = workloads.iter().any(|w| crate::store::is_store_workload(w));
         let default_servers: Vec<String> = all
             .iter()
@@ -282,7 +294,7 @@ impl Config {
                 _ if s.name == METRICS_SERVER => false,
                 Kind::Nginx { .. } => nginx,
                 Kind::NginxFiles { .. } => nginx && w7,
-                Kind::StoreFloor => store,
+                Kind::StoreFloor { .. } => store,
                 _ => true,
             })
             .map(|s| s.name.clone())

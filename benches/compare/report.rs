@@ -112,8 +112,12 @@ pub(crate) const NGINX: &str = "nginx-sendfile-off";
 pub(crate) const NGINX_LOG_OFF: &str = "nginx-sendfile-off-log-off";
 /// W7's nginx base: the tree with `alias` and `open_file_cache off`.
 pub(crate) const NGINX_FILES: &str = "nginx-files-cache-off";
-/// The object-store workloads' floor (`examples/store_copy.rs`).
+/// The object-store workloads' floor (`examples/store_copy.rs`), the bytes it receives
+/// dropped.
 pub(crate) const FLOOR: &str = "store-floor";
+/// The object-store workloads' sending floor (`store_copy --send`): the bytes it receives
+/// written to a sink over TCP, as a server writes them to a client.
+pub(crate) const FLOOR_SEND: &str = "store-floor-send";
 
 pub struct Report {
     pub info: BTreeMap<String, Value>,

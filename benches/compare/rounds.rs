@@ -2,7 +2,7 @@
 //! during the bench spreads over all of them, and each sample run again when other processes
 //! disturbed it. W7 runs on the many-files tree, with the servers that can serve one; the
 //! object-store workloads (WS1, WS2, WS4) with our servers serving from the store and the
-//! floor.
+//! floors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -125,8 +125,8 @@ impl Runs<'_> {
             loadavg()
         );
         let store_here = || store.expect("the object store is started when its workloads run");
-        if server.kind == Kind::StoreFloor {
-            floor(config, store_here(), workload, &mut sample);
+        if let Kind::StoreFloor { send } = server.kind {
+            floor(config, store_here(), workload, send, &mut sample);
             eprintln!("        {}", sample.summary());
             return sample;
         }

@@ -103,7 +103,7 @@ pub fn start_server(config: &Config, spec: &ServerSpec, served: Served, h2: bool
                 _stdout: Some(stdout),
             }
         }
-        Kind::StoreFloor => unreachable!("the floor is not a server"),
+        Kind::StoreFloor { .. } => unreachable!("a floor is not a server"),
         Kind::Nginx { .. } | Kind::NginxFiles { .. } => {
             let file = Path::new(&file);
             let [port, second] = free_ports();

@@ -1,14 +1,17 @@
 //! The object-store workloads of issue 13, against the example server serving the data file
-//! from s3s-fs (`server s3://bench/KEY`) and against the floor (`examples/store_copy.rs`, the
-//! same GETs with `object_store` in one process, the bytes dropped), both pinned to CPU 0:
+//! from s3s-fs (`server s3://bench/KEY`) and against two floors (`examples/store_copy.rs`,
+//! the same GETs with `object_store` in one process, no HTTP serving), all pinned to CPU 0:
+//! `store-floor` drops the bytes it receives; `store-floor-send` writes them, each loop to a
+//! TCP connection of its own, to a sink (`--role sink`, on CPU 1 like the load clients) that
+//! reads and discards them, as the server writes them to its clients.
 //!
 //! - WS1, W1's shape: 4 connections each streaming the whole object (`bytes=0-`), again and
-//!   again; the floor: 4 loops of GETs of the whole object.
-//! - WS2, W2's shape: 64 connections of 1 MiB ranges at random offsets; the floor: 64 loops
+//!   again; the floors: 4 loops of GETs of the whole object.
+//! - WS2, W2's shape: 64 connections of 1 MiB ranges at random offsets; the floors: 64 loops
 //!   of 1 MiB ranged GETs.
 //! - WS4, W4's clients: `BENCH_WS4_CONNS` (200) connections asking for the first 512 MiB, half
 //!   reading at 64 KiB/s, half stalled after the head; the server's memory against the
-//!   stated bound (our server only: the floor serves no clients).
+//!   stated bound (our server only: the floors serve no clients).
 //!
 //! Each records the process's CPU per GiB (its own, not the store's: s3s-fs and the proxy are
 //! on CPU 1 and recorded apart as `<w>_store_cpu_util`), and the store's requests the proxy
@@ -16,7 +19,8 @@
 //! finish (`DRAIN`), so that every request sent has reached the server when the GETs are
 //! counted.
 
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdin, Stdio};
 
 use crate::children::{pinned, track, untrack};
 use crate::config::{Config, ServerSpec};
@@ -104,10 +108,11 @@ pub fn ws4(
     sample.set("ws4_conns", config.ws4_conns as f64);
 }
 
-/// WS1 or WS2 by the floor: `store_copy` pinned to CPU 0 with the workload's shape.
-pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample) {
+/// WS1 or WS2 by a floor: `store_copy` pinned to CPU 0 with the workload's shape; with
+/// `send`, writing what it receives to a sink on CPU 1.
+pub fn floor(config: &Config, store: &Store, workload: &str, send: bool, sample: &mut Sample) {
     let (conns, range_len, drain) = shape(workload);
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         store.url.clone(),
         "--size".into(),
         store.size.to_string(),
@@ -121,6 +126,11 @@ pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample
         range_len.to_string(),
     ]
     .into();
+    // The sink lives at most as long as the floor's run and then some.
+    let sink = send.then(|| Sink::start(config.secs + drain + 120.0));
+    if let Some(sink) = &sink {
+        args.extend(["--send".into(), sink.addr.clone()]);
+    }
     let mut command = pinned("0", &floor_binary(config), &args);
     store.client_env(&mut command);
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
@@ -130,12 +140,14 @@ pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample
     // The floor is gone when the meter finishes, reaped: its CPU then counts among the
     // bench's children (so not as foreign), and the figure the meter takes for the server
     // is replaced below by the floor's own, measured over its copy loops without start-up.
+    // The sink, reaped too before the meter finishes, is a client.
     let meter = Meter::with_helpers(child.id(), &store.pids());
     let pid = child.id();
     let output = child
         .wait_with_output()
         .expect("running the floor (store_copy)");
     untrack(pid);
+    let sink = sink.map(Sink::finish);
     let _ = meter.finish(sample, workload);
     let upstream = store.upstream().since(before);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -144,9 +156,28 @@ pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample
     let f = |k: &str| result[k].as_f64().unwrap_or(0.0);
     let key = |name: &str| format!("{workload}_{name}");
     let (bytes, secs, started) = (f("body_bytes"), f("duration_s").max(1e-9), f("started"));
+    assert_eq!(
+        result["sent"].as_bool(),
+        Some(send),
+        "store_copy did not send as asked: {stdout}"
+    );
     sample.set(&key("server_cpu_util"), f("cpu_s") / secs);
-    // The floor has no clients; the meter counted the floor itself there.
+    // The meter counted the floor itself among the clients: the receive-only floor has none,
+    // the sending floor's client is the sink, whose own CPU it reported.
     sample.metrics.remove(&key("client_cpu_util"));
+    let mut sink_errors = 0.0;
+    if let Some(sink) = &sink {
+        let s = |k: &str| sink[k].as_f64().unwrap_or(0.0);
+        sample.set(&key("client_cpu_util"), s("client_cpu_s") / secs);
+        sample.set(&key("sink_mib"), s("bytes") / MIB as f64);
+        // Every byte written reached the sink (a write cut at the end adds a part of a chunk),
+        // over one connection per loop, and the sink read each to its end.
+        let lost = s("bytes") < f("sent_bytes") || f("sent_bytes") < bytes;
+        sink_errors = s("errors")
+            + f64::from(u8::from(lost))
+            + f64::from(u8::from(s("connections") != conns as f64))
+            + f64::from(u8::from(sink["timed_out"].as_bool() != Some(false)));
+    }
     sample.set(&key("mb_s"), bytes / secs / 1e6);
     sample.set(&key("req_s"), f("finished") / secs);
     sample.set(&key("cpu_s_per_gib"), f("cpu_s") / (bytes / GIB));
@@ -161,8 +192,65 @@ pub fn floor(config: &Config, store: &Store, workload: &str, sample: &mut Sample
     );
     sample.set(
         &key("errors"),
-        f("errors") + upstream.others + upstream.unframed,
+        f("errors") + upstream.others + upstream.unframed + sink_errors,
     );
+}
+
+/// The sending floor's sink: the bench's `--role sink` pinned to CPU 1, as the load clients.
+struct Sink {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    /// Where it listens, `127.0.0.1:PORT`.
+    addr: String,
+}
+
+impl Sink {
+    /// Starts the sink, to live at most `lifetime` seconds, and waits for its address.
+    fn start(lifetime: f64) -> Self {
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let args = ["--role", "sink", "--secs", &lifetime.to_string()].map(String::from);
+        let mut child = pinned("1", &exe, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the sink");
+        track(child.id());
+        let stdin = child.stdin.take().expect("the sink's input");
+        let mut stdout = BufReader::new(child.stdout.take().expect("its output"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the sink's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("sink at ")
+            .unwrap_or_else(|| panic!("the sink said {line:?}"))
+            .to_string();
+        Self {
+            child,
+            stdin,
+            stdout,
+            addr,
+        }
+    }
+
+    /// Stops it (the end of its input) once the floor is gone, and returns what it read;
+    /// reaped, so that its CPU counts among the bench's children.
+    fn finish(self) -> serde_json::Value {
+        let Sink {
+            mut child,
+            stdin,
+            mut stdout,
+            ..
+        } = self;
+        drop(stdin);
+        let mut said = String::new();
+        let _ = stdout.read_to_string(&mut said);
+        let _ = child.wait();
+        untrack(child.id());
+        serde_json::from_str(said.lines().last().unwrap_or(""))
+            .unwrap_or_else(|_| panic!("the sink said {said:?}"))
+    }
 }
 
 /// What one body of `server` may read ahead: `read_ahead × frame_size`, from its flags or the
