@@ -53,6 +53,7 @@ mod metadata;
 pub mod metrics;
 mod open_error;
 mod pipeline;
+pub mod policy;
 pub mod preconditions;
 pub mod range;
 pub mod rate;

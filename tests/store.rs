@@ -404,6 +404,60 @@ async fn a_prefix_maps_request_paths_to_keys_and_refuses_hostile_ones() {
     }
 }
 
+#[tokio::test]
+async fn a_prefix_presents_objects_as_the_directory_service_presents_files() {
+    let store = FaultyStore::new(4096);
+    store
+        .put_bytes("media/films/a b.mp4", pattern(1000, 15))
+        .await;
+    store
+        .put_bytes("media/hls/master.m3u8", b"#EXTM3U\n".to_vec())
+        .await;
+    store.put_bytes("media/hls/seg1.ts", pattern(500, 16)).await;
+    let resolver = StoreResolver::new(
+        Arc::new(store.clone()),
+        Path::from("media"),
+        StoreOptions::new(),
+    )
+    .download_query("download")
+    .policy(support::hls_policy);
+    let addr = serve(RangeService::from_resolver(resolver)).await;
+    async fn get(
+        addr: std::net::SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> http::response::Parts {
+        fetch_path(addr, Protocol::Http1, "GET", path, headers)
+            .await
+            .0
+    }
+    let inline = "inline; filename=\"a b.mp4\"; filename*=UTF-8''a%20b.mp4";
+    let full = get(addr, "/films/a%20b.mp4", &[]).await;
+    assert_eq!(header(&full, "content-disposition"), Some(inline));
+    assert_eq!(header(&full, "cache-control"), Some("public, max-age=60"));
+    let etag = header(&full, "etag").unwrap().to_owned();
+    let partial = get(addr, "/films/a%20b.mp4", &[("range", "bytes=10-19")]).await;
+    assert_eq!(partial.status.as_u16(), 206);
+    assert_eq!(header(&partial, "content-disposition"), Some(inline));
+    let not_modified = get(addr, "/films/a%20b.mp4", &[("if-none-match", &etag)]).await;
+    assert_eq!(not_modified.status.as_u16(), 304);
+    assert_eq!(header(&not_modified, "content-disposition"), Some(inline));
+    let download = get(addr, "/films/a%20b.mp4?download", &[]).await;
+    assert_eq!(
+        header(&download, "content-disposition"),
+        Some("attachment; filename=\"a b.mp4\"; filename*=UTF-8''a%20b.mp4")
+    );
+    // The hook sees the key relative to the prefix: HLS playlists and segments.
+    let playlist = get(addr, "/hls/master.m3u8", &[]).await;
+    assert_eq!(header(&playlist, "cache-control"), Some("no-cache"));
+    assert_eq!(header(&playlist, "content-disposition"), None);
+    let segment = get(addr, "/hls/seg1.ts", &[]).await;
+    assert_eq!(
+        header(&segment, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+}
+
 /// The memory bound: what a body has pulled from the store and not handed on stays within
 /// `read_ahead × frame_size` plus two store chunks, for a client that stops reading and for
 /// one that reads slowly; the pulling stops with the client.

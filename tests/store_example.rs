@@ -389,6 +389,16 @@ async fn a_prefix_is_served_under_media_with_a_library_page() {
             .expect("/media/movie.mp4", &[], StatusCode::OK, &movie)
             .await;
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        let inline = "inline; filename=\"movie.mp4\"; filename*=UTF-8''movie.mp4";
+        assert_eq!(reply.header("content-disposition"), Some(inline));
+        // The page's download links: the same bytes as an attachment.
+        let reply = peer
+            .expect("/media/movie.mp4?download", &[], StatusCode::OK, &movie)
+            .await;
+        assert_eq!(
+            reply.header("content-disposition"),
+            Some("attachment; filename=\"movie.mp4\"; filename*=UTF-8''movie.mp4")
+        );
         let ranged = [("range", "bytes=1000-2999")];
         peer.expect(
             "/media/movie.mp4",

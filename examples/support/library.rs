@@ -127,9 +127,9 @@ fn figure(file: &Entry, present: &HashSet<&Path>) -> String {
         })
         .unwrap_or_default();
     let name = file.path.file_name().unwrap_or_default().to_string_lossy();
-    // `download` as well as `?download`: the directory service answers the query with
-    // `Content-Disposition: attachment`, the store service has no such query, and the
-    // attribute makes the browser save the file either way.
+    // `?download`: both the directory service and the store's prefix service answer it with
+    // `Content-Disposition: attachment` (the file's name kept); the attribute is for
+    // browsers that honour it before the answer comes.
     format!(
         "<figure>\n<{element} controls preload=\"metadata\"{poster} src=\"{src}\">\n{track}\
          </{element}>\n<figcaption>{name} ({size}) <a href=\"{src}?download\" download>download\

@@ -198,7 +198,8 @@ mod served {
         );
         let page = library::library_page(&entries);
         App::assemble(page, args, |budget| {
-            let resolver = StoreResolver::new(store, prefix, StoreOptions::new());
+            let resolver =
+                StoreResolver::new(store, prefix, StoreOptions::new()).download_query("download");
             Media::Store(StoreMedia::Prefix(configure(
                 RangeStoreService::from_resolver(resolver),
                 args,

@@ -16,11 +16,10 @@
 //! # let _ = media;
 //! ```
 
-mod disposition;
 mod resolver;
 
-pub use disposition::Disposition;
-pub use resolver::{DirResolver, FilePolicy};
+pub use crate::policy::{Disposition, FilePolicy};
+pub use resolver::DirResolver;
 
 /// Serves a directory tree: [`RangeService`](crate::RangeService) over a [`DirResolver`].
 pub type RangeDirService = crate::RangeService<DirResolver>;

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::HeaderValue;
 
-use super::disposition::{content_disposition, Disposition};
 use crate::content_type::content_type_for_path;
 use crate::metadata::Metadata;
 use crate::open_error::{OpenError, OpenErrorKind};
-use crate::rate::RateLimit;
+use crate::policy::{FilePolicy, Presentation};
 use crate::request_path::{relative_path, Refused};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
@@ -50,84 +49,10 @@ pub struct DirResolver {
     follow_symlinks: bool,
     same_mount: bool,
     inline_io: bool,
-    attachments: bool,
-    download_query: Option<Arc<str>>,
-    policy: Option<Arc<PolicyFn>>,
+    presentation: Presentation,
     redirect_directories: bool,
     index_file: Option<Arc<Path>>,
     open_cache: Option<OpenFileCache>,
-}
-
-/// The per-file policy hook: the file's path relative to the root and its metadata in,
-/// what to send with it out.
-type PolicyFn = dyn Fn(&Path, &Metadata) -> FilePolicy + Send + Sync;
-
-/// What a directory service sends with one file, as the [`DirResolver::policy`] hook decides.
-///
-/// ```
-/// use http::header::CACHE_CONTROL;
-/// use http::HeaderValue;
-/// use tower_range::dir::{DirResolver, FilePolicy};
-///
-/// // HLS and DASH: playlists are revalidated, segments cached for good.
-/// let policy = |path: &std::path::Path, _: &tower_range::Metadata| {
-///     let cache = match path.extension().and_then(|e| e.to_str()) {
-///         Some("m3u8" | "mpd") => "no-cache",
-///         Some("ts" | "m4s") => "public, max-age=31536000, immutable",
-///         _ => "public, max-age=3600",
-///     };
-///     FilePolicy::default().header(CACHE_CONTROL, HeaderValue::from_static(cache))
-/// };
-/// # fn demo(policy: impl Fn(&std::path::Path, &tower_range::Metadata) -> FilePolicy + Send + Sync + 'static) {
-/// let resolver = DirResolver::new("/srv/media").unwrap().policy(policy);
-/// # }
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct FilePolicy {
-    headers: http::HeaderMap,
-    content_type: Option<HeaderValue>,
-    disposition: Option<Disposition>,
-    rate_limit: Option<RateLimit>,
-}
-
-impl FilePolicy {
-    /// Adds a header to the file's `200`, `206` and `304` answers.
-    ///
-    /// # Panics
-    ///
-    /// For a header the service sets itself, as
-    /// [`RangeService::header`](crate::RangeService::header) does.
-    /// `Content-Disposition` is refused too: set it with [`disposition`](Self::disposition),
-    /// so that an answer never carries two (Chrome refuses such a response).
-    pub fn header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
-        assert!(
-            !crate::response::OWNED_HEADERS.contains(&name)
-                && name != http::header::CONTENT_DISPOSITION,
-            "FilePolicy::header({name}): the service sets {name} itself"
-        );
-        self.headers.append(name, value);
-        self
-    }
-
-    /// Overrides the content type the file's name gives.
-    pub fn content_type(mut self, content_type: HeaderValue) -> Self {
-        self.content_type = Some(content_type);
-        self
-    }
-
-    /// Sets the file's `Content-Disposition`.
-    pub fn disposition(mut self, disposition: Disposition) -> Self {
-        self.disposition = Some(disposition);
-        self
-    }
-
-    /// Throttles the file's responses by `limit`, over the service's limit (a request's own
-    /// limit wins over both), e.g. 1.5 × the file's bitrate with
-    /// [`RateLimit::for_media`]; see [`rate`](crate::rate).
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
-        self.rate_limit = Some(limit);
-        self
-    }
 }
 
 impl std::fmt::Debug for DirResolver {
@@ -138,9 +63,7 @@ impl std::fmt::Debug for DirResolver {
             .field("follow_symlinks", &self.follow_symlinks)
             .field("same_mount", &self.same_mount)
             .field("inline_io", &self.inline_io)
-            .field("attachments", &self.attachments)
-            .field("download_query", &self.download_query)
-            .field("policy", &self.policy.is_some())
+            .field("presentation", &self.presentation)
             .field("redirect_directories", &self.redirect_directories)
             .field("index_file", &self.index_file)
             .field("open_cache", &self.open_cache.is_some())
@@ -178,9 +101,7 @@ impl DirResolver {
             follow_symlinks: true,
             same_mount: false,
             inline_io: true,
-            attachments: false,
-            download_query: None,
-            policy: None,
+            presentation: Presentation::default(),
             redirect_directories: false,
             index_file: None,
             open_cache: None,
@@ -217,14 +138,14 @@ impl DirResolver {
     /// Sends every file as a download (`Content-Disposition: attachment`); default off,
     /// where media are `inline` and other files carry no disposition.
     pub fn attachments(mut self, attachments: bool) -> Self {
-        self.attachments = attachments;
+        self.presentation.attachments = attachments;
         self
     }
 
     /// Sends a file as a download when the request's query has the parameter `name`
     /// (`?download`, `?download=1`); default none.
     pub fn download_query(mut self, name: &str) -> Self {
-        self.download_query = Some(name.into());
+        self.presentation.download_query = Some(name.into());
         self
     }
 
@@ -234,7 +155,7 @@ impl DirResolver {
         mut self,
         policy: impl Fn(&Path, &Metadata) -> FilePolicy + Send + Sync + 'static,
     ) -> Self {
-        self.policy = Some(Arc::new(policy));
+        self.presentation.set_policy(policy);
         self
     }
 
@@ -270,17 +191,6 @@ impl DirResolver {
     pub fn open_file_cache(mut self, window: std::time::Duration, max_files: usize) -> Self {
         self.open_cache = (!window.is_zero()).then(|| OpenFileCache::new(window, max_files));
         self
-    }
-
-    /// Whether the request's query asks for a download.
-    fn download_asked(&self, request: &Parts) -> bool {
-        let (Some(name), Some(query)) = (self.download_query.as_deref(), request.uri.query())
-        else {
-            return false;
-        };
-        query
-            .split('&')
-            .any(|pair| pair.split('=').next() == Some(name))
     }
 
     /// The root, as given.
@@ -329,10 +239,7 @@ impl Resolver for DirResolver {
             );
             (relative, opening)
         });
-        let describe = Describe {
-            policy: self.policy.clone(),
-            attachment: self.attachments || self.download_asked(request),
-        };
+        let describe = self.presentation.for_request(request);
         // Where a directory asked for without its `/` would be redirected to.
         let redirect = self
             .redirect_directories
@@ -377,52 +284,6 @@ impl Resolver for DirResolver {
             HeaderValue::from_static("nosniff"),
         );
     }
-}
-
-/// What is decided about a file once it is open: the policy and the disposition.
-struct Describe {
-    policy: Option<Arc<PolicyFn>>,
-    /// Sent as a download, by option or by the request's query.
-    attachment: bool,
-}
-
-impl Describe {
-    /// The file's metadata as the policy and the disposition make it, and its rate limit.
-    fn apply(&self, relative: &Path, metadata: Metadata) -> (Metadata, Option<RateLimit>) {
-        let policy = match &self.policy {
-            Some(policy) => policy(relative, &metadata),
-            None => FilePolicy::default(),
-        };
-        let mut metadata = metadata;
-        if let Some(content_type) = policy.content_type {
-            metadata = metadata.with_content_type(content_type);
-        }
-        // Decided on the type that is sent, the policy's included.
-        let disposition = match self.attachment {
-            true => Some(Disposition::Attachment),
-            false => policy
-                .disposition
-                .or_else(|| is_media(&metadata).then_some(Disposition::Inline)),
-        };
-        for (name, value) in &policy.headers {
-            metadata = metadata.with_header(name.clone(), value.clone());
-        }
-        if let Some(disposition) = disposition {
-            let name = relative.file_name().unwrap_or_default().to_string_lossy();
-            let value = content_disposition(disposition, &name);
-            metadata = metadata.with_header(http::header::CONTENT_DISPOSITION, value);
-        }
-        (metadata, policy.rate_limit)
-    }
-}
-
-/// Video, audio and images but SVG (which can carry scripts): shown inline by default.
-fn is_media(metadata: &Metadata) -> bool {
-    metadata.content_type().is_some_and(|t| {
-        let t = t.as_bytes();
-        (t.starts_with(b"video/") || t.starts_with(b"audio/") || t.starts_with(b"image/"))
-            && !t.starts_with(b"image/svg")
-    })
 }
 
 /// `./<last segment>/`, the query kept: the same directory with its final `/`. `None` when the
@@ -488,25 +349,4 @@ fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
 fn is_directory_beneath(root: &OwnedFd, path: &Path, beneath: Beneath) -> bool {
     use std::os::fd::AsFd;
     crate::source::open::is_directory_walk(root.as_fd(), path, beneath.no_xdev)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[should_panic(expected = "the service sets content-disposition itself")]
-    fn a_policy_sets_the_disposition_through_disposition_only() {
-        let _ = FilePolicy::default().header(
-            http::header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment"),
-        );
-    }
-
-    #[test]
-    #[should_panic(expected = "the service sets content-length itself")]
-    fn a_policy_cannot_set_a_header_the_service_owns() {
-        let _ = FilePolicy::default()
-            .header(http::header::CONTENT_LENGTH, HeaderValue::from_static("1"));
-    }
 }

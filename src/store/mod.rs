@@ -77,6 +77,7 @@ pub use self::region_bytes::ObjectFrames;
 pub use self::stats::StoreStats;
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 pub use self::url::{from_url, streaming_client_options};
+use crate::policy::{FilePolicy, Presentation};
 use crate::request_path::{relative_path, Refused};
 use crate::{Metadata, OpenError, OpenErrorKind, Opened, Resolver, Resources, Source};
 
@@ -197,11 +198,17 @@ impl Source for ObjectSource {
 /// an encoded `/`, or (unless served) a hidden one is `404`. A path that ends with `/` names
 /// no object and is `404` (no listings). Every answer carries `X-Content-Type-Options:
 /// nosniff`.
+///
+/// Objects are presented as the directory service presents files: media (video, audio,
+/// images) carry `Content-Disposition: inline` with the object's name, and the
+/// [`policy`](Self::policy) hook, the [`attachments`](Self::attachments) option and the
+/// [`download_query`](Self::download_query) parameter change that per key or per request.
 #[derive(Debug, Clone)]
 pub struct StoreResolver {
     shared: Arc<Shared>,
     prefix: Path,
     serve_hidden: bool,
+    presentation: Presentation,
 }
 
 impl StoreResolver {
@@ -211,7 +218,33 @@ impl StoreResolver {
             shared: Shared::new(store, options),
             prefix,
             serve_hidden: false,
+            presentation: Presentation::default(),
         }
+    }
+
+    /// Sends every object as a download (`Content-Disposition: attachment`); default off,
+    /// where media are `inline` and other objects carry no disposition.
+    pub fn attachments(mut self, attachments: bool) -> Self {
+        self.presentation.attachments = attachments;
+        self
+    }
+
+    /// Sends an object as a download when the request's query has the parameter `name`
+    /// (`?download`, `?download=1`); default none.
+    pub fn download_query(mut self, name: &str) -> Self {
+        self.presentation.download_query = Some(name.into());
+        self
+    }
+
+    /// Sets the per-object policy hook, called with the key relative to the prefix (as a
+    /// path) and the object's metadata for every answer about an object: extra headers, the
+    /// content type, the disposition, a rate limit (see [`FilePolicy`]).
+    pub fn policy(
+        mut self,
+        policy: impl Fn(&std::path::Path, &Metadata) -> FilePolicy + Send + Sync + 'static,
+    ) -> Self {
+        self.presentation.set_policy(policy);
+        self
     }
 
     /// Serves keys with a segment that starts with `.` (refused by default).
@@ -225,8 +258,8 @@ impl StoreResolver {
         &self.shared.stats
     }
 
-    /// The key a request path names, or why none.
-    fn key(&self, request_path: &str) -> Result<Path, OpenError> {
+    /// The key a request path names, and its path relative to the prefix; or why none.
+    fn key(&self, request_path: &str) -> Result<(Path, std::path::PathBuf), OpenError> {
         let relative =
             relative_path(request_path, self.serve_hidden).map_err(|refused| match refused {
                 Refused::BadEscape => OpenErrorKind::BadRequest,
@@ -240,7 +273,9 @@ impl StoreResolver {
             "" => name.to_owned(),
             prefix => format!("{prefix}/{name}"),
         };
-        Path::parse(key).map_err(|error| OpenError::new(OpenErrorKind::NotFound, error))
+        let key =
+            Path::parse(key).map_err(|error| OpenError::new(OpenErrorKind::NotFound, error))?;
+        Ok((key, relative.path))
     }
 }
 
@@ -252,8 +287,15 @@ impl Resolver for StoreResolver {
         request: &Parts,
         _resources: &Resources,
     ) -> Result<Opened<ObjectReader>, OpenError> {
-        let key = self.key(request.uri.path())?;
-        self.shared.open(key).await
+        let (key, relative) = self.key(request.uri.path())?;
+        let describe = self.presentation.for_request(request);
+        let Opened {
+            metadata, reader, ..
+        } = self.shared.open(key).await?;
+        let (metadata, rate_limit) = describe.apply(&relative, metadata);
+        let mut opened = Opened::new(metadata, reader);
+        opened.rate_limit = rate_limit;
+        Ok(opened)
     }
 
     fn answer_headers(&self, headers: &mut http::HeaderMap) {

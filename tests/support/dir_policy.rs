@@ -1,10 +1,10 @@
-//! The per-file policy the directory tests share: HLS cache headers.
+//! The per-file policy the directory and bucket-prefix tests share: HLS cache headers.
 
 use std::path::Path;
 
 use http::header::CACHE_CONTROL;
 use http::HeaderValue;
-use tower_range::dir::FilePolicy;
+use tower_range::policy::FilePolicy;
 
 /// Playlists revalidated, segments cached for good, the rest for a minute.
 pub fn hls_policy(path: &Path, _: &tower_range::Metadata) -> FilePolicy {

@@ -13,7 +13,6 @@
 mod access_log;
 mod browser;
 mod client;
-#[cfg(unix)]
 mod dir_policy;
 mod example_server;
 mod fs;
