@@ -12,6 +12,19 @@ use object_store::path::Path;
 use object_store::ObjectMeta;
 use tokio::sync::OnceCell;
 
+/// What the cache keeps for a key: the store's metadata of one version, possibly with more
+/// (what the headers make of it), cloned for every request that uses it.
+pub(crate) trait CachedVersion: Clone {
+    /// The store's metadata.
+    fn meta(&self) -> &ObjectMeta;
+}
+
+impl CachedVersion for ObjectMeta {
+    fn meta(&self) -> &ObjectMeta {
+        self
+    }
+}
+
 /// The metadata of recently asked keys, each for `ttl`, at most `entries` of them.
 ///
 /// An entry is a cell that the first request for a key fills with its `HEAD`; requests that
@@ -19,19 +32,28 @@ use tokio::sync::OnceCell;
 /// leaves the cell empty, so the next request asks again (a miss is not remembered: a key
 /// uploaded a moment later is served at once).
 #[derive(Debug)]
-pub(crate) struct MetadataCache {
+pub(crate) struct MetadataCache<T> {
     ttl: Duration,
     entries: usize,
-    map: Mutex<HashMap<Path, Entry>>,
+    map: Mutex<HashMap<Path, Entry<T>>>,
 }
 
-#[derive(Debug, Clone)]
-struct Entry {
+#[derive(Debug)]
+struct Entry<T> {
     created: Instant,
-    cell: Arc<OnceCell<ObjectMeta>>,
+    cell: Arc<OnceCell<T>>,
 }
 
-impl MetadataCache {
+impl<T> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        Self {
+            created: self.created,
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<T: CachedVersion> MetadataCache<T> {
     pub(crate) fn new(ttl: Duration, entries: usize) -> Self {
         Self {
             ttl,
@@ -42,10 +64,10 @@ impl MetadataCache {
 
     /// The metadata of `key`: remembered, or from `head` (called at most once per key and
     /// TTL while it succeeds).
-    pub(crate) async fn get<F, Fut, E>(&self, key: &Path, head: F) -> Result<ObjectMeta, E>
+    pub(crate) async fn get<F, Fut, E>(&self, key: &Path, head: F) -> Result<T, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<ObjectMeta, E>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         if self.ttl.is_zero() {
             return head().await;
@@ -59,14 +81,16 @@ impl MetadataCache {
     pub(crate) fn forget(&self, key: &Path, stale: &ObjectMeta) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let remembered = map.get(key).and_then(|entry| entry.cell.get());
-        if remembered.is_none_or(|meta| meta.e_tag == stale.e_tag && meta.version == stale.version)
-        {
+        if remembered.is_none_or(|version| {
+            let meta = version.meta();
+            meta.e_tag == stale.e_tag && meta.version == stale.version
+        }) {
             map.remove(key);
         }
     }
 
     /// The live cell for `key`, made anew when there is none or it is older than the TTL.
-    fn cell(&self, key: &Path) -> Arc<OnceCell<ObjectMeta>> {
+    fn cell(&self, key: &Path) -> Arc<OnceCell<T>> {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = map.get(key) {

@@ -67,7 +67,7 @@ mod stats;
 mod url;
 
 use self::errors::{open_error, timed_out};
-use self::metadata_cache::MetadataCache;
+use self::metadata_cache::{CachedVersion, MetadataCache};
 pub use self::options::{
     StoreOptions, DEFAULT_HEAD_DEADLINE, DEFAULT_MAX_GETS, DEFAULT_MERGE_GAP,
     DEFAULT_METADATA_ENTRIES, DEFAULT_METADATA_TTL, DEFAULT_RESUMES,
@@ -87,7 +87,7 @@ use crate::{Metadata, OpenError, OpenErrorKind, Opened, Resolver, Resources, Sou
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) options: StoreOptions,
-    pub(crate) cache: MetadataCache,
+    pub(crate) cache: MetadataCache<Arc<Version>>,
     pub(crate) stats: Arc<StoreStats>,
 }
 
@@ -110,18 +110,35 @@ impl Shared {
                 head: true,
                 ..GetOptions::default()
             };
-            Ok(self.store.get_opts(&location, options).await?.meta)
+            let meta = self.store.get_opts(&location, options).await?.meta;
+            Ok(Arc::new(Version {
+                metadata: describe(&meta),
+                meta,
+            }))
         });
-        let meta = match tokio::time::timeout_at(deadline, head).await {
-            Ok(Ok(meta)) => meta,
+        let version = match tokio::time::timeout_at(deadline, head).await {
+            Ok(Ok(version)) => version,
             Ok(Err(error)) => return Err(open_error(error)),
             Err(_) => return Err(timed_out()),
         };
-        let metadata = describe(&meta);
         Ok(Opened::new(
-            metadata,
-            ObjectReader::new(self.clone(), location, meta, deadline),
+            version.metadata.clone(),
+            ObjectReader::new(self.clone(), location, version, deadline),
         ))
+    }
+}
+
+/// One version of an object as the metadata cache keeps it: the store's metadata and what
+/// the headers make of it, built once per `HEAD` rather than per request.
+#[derive(Debug)]
+pub(crate) struct Version {
+    pub(crate) meta: ObjectMeta,
+    pub(crate) metadata: Metadata,
+}
+
+impl CachedVersion for Arc<Version> {
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
     }
 }
 

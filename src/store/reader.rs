@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_core::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResult, ObjectMeta};
+use object_store::{GetOptions, GetRange, GetResult};
 use tokio::time::Instant;
 
 use super::errors::{open_error, timed_out};
 use super::groups::spans;
 use super::region_bytes::{ObjectFrames, RegionBytes};
-use super::Shared;
+use super::{Shared, Version};
 use crate::range::Region;
 use crate::read::{ReadConfig, RegionReader, Regions, StreamFrames};
 use crate::OpenError;
@@ -33,7 +33,7 @@ pub(crate) type PendingGet =
 pub struct ObjectReader {
     shared: Arc<Shared>,
     location: Path,
-    meta: Arc<ObjectMeta>,
+    version: Arc<Version>,
     /// Until when the first GET's head may take (the answer's head waits for it).
     deadline: Instant,
     state: Arc<Mutex<ReadState>>,
@@ -71,14 +71,14 @@ impl ObjectReader {
     pub(crate) fn new(
         shared: Arc<Shared>,
         location: Path,
-        meta: ObjectMeta,
+        version: Arc<Version>,
         deadline: Instant,
     ) -> Self {
         let resumes_left = shared.options.resumes;
         Self {
             shared,
             location,
-            meta: Arc::new(meta),
+            version,
             deadline,
             state: Arc::new(Mutex::new(ReadState {
                 resumes_left,
@@ -92,8 +92,8 @@ impl ObjectReader {
     pub(crate) fn get(&self, from: u64, end: u64, resumed: bool) -> PendingGet {
         self.shared.stats.get_sent(resumed);
         let options = GetOptions {
-            if_match: self.meta.e_tag.clone(),
-            version: self.meta.version.clone(),
+            if_match: self.version.meta.e_tag.clone(),
+            version: self.version.meta.version.clone(),
             range: Some(GetRange::Bounded(from..end)),
             ..GetOptions::default()
         };
@@ -128,7 +128,7 @@ impl ObjectReader {
     /// Takes one resumption, if any is left.
     pub(crate) fn take_resume(&self) -> bool {
         let mut state = self.lock();
-        let left = state.resumes_left > 0 && self.meta.e_tag.is_some();
+        let left = state.resumes_left > 0 && self.version.meta.e_tag.is_some();
         state.resumes_left -= u32::from(left);
         left
     }
@@ -169,11 +169,11 @@ impl RegionReader for ObjectReader {
                 let error = open_error(error);
                 if error.kind() == crate::OpenErrorKind::NotFound {
                     // Deleted since its metadata was read: planned again, from a fresh HEAD.
-                    self.shared.cache.forget(&self.location, &self.meta);
+                    self.shared.cache.forget(&self.location, &self.version.meta);
                     return Err(OpenError::new(crate::OpenErrorKind::Changed, error));
                 }
                 if error.kind() == crate::OpenErrorKind::Changed {
-                    self.shared.cache.forget(&self.location, &self.meta);
+                    self.shared.cache.forget(&self.location, &self.version.meta);
                 }
                 return Err(error);
             }
