@@ -21,9 +21,10 @@ struct Fixture {
 async fn fixture(name: &str) -> Fixture {
     let bytes = content(LEN);
     let path = temp_file(name, "clip.mp4", &bytes);
-    // Small frames, so that every response spans many of them.
+    // Small frames, so that every response spans many of them (short answers too).
     let service = RangeFileService::new(&path)
         .frame_size(4096)
+        .short_answer_frames(false)
         .read_ahead(2)
         .header(
             http::header::CACHE_CONTROL,
