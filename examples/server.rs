@@ -78,10 +78,6 @@ struct Args {
     /// Body frame size in bytes; outside 4096..=16777216 it is clamped (with a warning).
     #[arg(long, default_value_t = tower_range::DEFAULT_FRAME_SIZE)]
     frame_size: usize,
-    /// Cuts short answers (at most 2 MiB: segments, bounded ranges) into larger frames, about
-    /// a quarter of the answer each, up to 256 KiB; `false` keeps --frame-size for all.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    short_answer_frames: bool,
     /// Frames each response may read ahead of its client.
     #[arg(long, default_value_t = tower_range::DEFAULT_READ_AHEAD)]
     read_ahead: usize,
@@ -174,7 +170,6 @@ fn bounded_frame_size(asked: usize) -> usize {
 fn configure<R>(service: RangeService<R>, args: &Args, budget: ReadAheadBudget) -> RangeService<R> {
     service
         .frame_size(bounded_frame_size(args.frame_size))
-        .short_answer_frames(args.short_answer_frames)
         .read_ahead(args.read_ahead)
         .read_ahead_budget(budget)
         .rate_limit(RateLimit::new(args.limit_rate).after(args.limit_rate_after))

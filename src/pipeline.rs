@@ -12,7 +12,7 @@ use http::{Method, Response};
 use crate::body::RangeBody;
 use crate::open_error::{OpenError, OpenErrorKind};
 use crate::rate::{RateLimit, Throttle};
-use crate::read::{answer_frame_size, ReadConfig, RegionReader, Regions};
+use crate::read::{ReadConfig, RegionReader, Regions};
 use crate::resolve::{Opened, Resolver};
 use crate::resources::Resources;
 use crate::response::{method_not_allowed, open_failed, plan, PlanOptions, Segment, TextPlan};
@@ -25,8 +25,6 @@ pub(crate) struct Settings {
     pub(crate) read_ahead: usize,
     pub(crate) resources: Resources,
     pub(crate) rate_limit: Option<RateLimit>,
-    /// Whether short answers get larger frames ([`answer_frame_size`]).
-    pub(crate) short_answer_frames: bool,
 }
 
 /// Answers one request: `405` for methods other than GET and HEAD (nothing is opened), the
@@ -116,9 +114,6 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
             .and_then(Throttle::new);
         let frame_size = match &throttle {
             Some(throttle) => throttle.limit().frame_size(settings.frame_size),
-            None if settings.short_answer_frames => {
-                answer_frame_size(settings.frame_size, regions_len(&plan.body))
-            }
             None => settings.frame_size,
         };
         let config = ReadConfig::new(
@@ -141,16 +136,6 @@ pub(crate) async fn respond_or_miss<R: Resolver>(
         break response;
     };
     Outcome::Answer(with_answer_headers(resolver, response))
-}
-
-/// The bytes the body reads from the representation (its fixed texts left out).
-fn regions_len(body: &[Segment]) -> u64 {
-    body.iter()
-        .map(|segment| match segment {
-            Segment::Region(region) => region.len(),
-            Segment::Bytes(_) => 0,
-        })
-        .sum()
 }
 
 /// The answer to a miss: its status, a fixed text, `Location` for a redirect; logged.

@@ -75,7 +75,6 @@ impl<R: Resolver> RangeService<R> {
                 read_ahead: DEFAULT_READ_AHEAD,
                 resources: Resources::global(),
                 rate_limit: None,
-                short_answer_frames: true,
             }),
         }
     }
@@ -105,20 +104,6 @@ impl<R> RangeService<R> {
              {MIN_FRAME_SIZE} and {MAX_FRAME_SIZE} bytes"
         );
         self.settings_mut().frame_size = bytes;
-        self
-    }
-
-    /// Whether short answers (at most [`SHORT_ANSWER`](crate::read::SHORT_ANSWER), 2 MiB, of
-    /// the representation's bytes: a segment, a bounded range) are cut into larger frames,
-    /// about a quarter of the answer each, up to
-    /// [`SHORT_ANSWER_MAX_FRAME`](crate::read::SHORT_ANSWER_MAX_FRAME) (256 KiB) and never
-    /// smaller than [`frame_size`](Self::frame_size); default on. Frames keep one size
-    /// within a response. Longer answers, and throttled ones, keep the frame size set.
-    ///
-    /// Fewer frames cost less per answer (W2's 1 MiB ranges: 22 % more requests a second);
-    /// what a stalled client can pin grows only up to its answer's length.
-    pub fn short_answer_frames(mut self, enabled: bool) -> Self {
-        self.settings_mut().short_answer_frames = enabled;
         self
     }
 

@@ -95,12 +95,11 @@ impl SourceReader for SlowReader {
     }
 }
 
-/// The stack around `path` serving `source`, reading on demand in 8 KiB frames (short
-/// answers too: the tests count frames), and the sample at `/video`.
+/// The stack around `path` serving `source`, reading on demand in 8 KiB frames, and the
+/// sample at `/video`.
 fn slow_app(path: &str, source: Slow, limits: &Limits) -> Router {
     let service = RangeFileService::from_source(source)
         .frame_size(8 * 1024)
-        .short_answer_frames(false)
         .read_ahead(0);
     let router = Router::new()
         .route_service(path, axum_app::file_service(service, limits))

@@ -21,10 +21,9 @@ struct Fixture {
 async fn fixture(name: &str) -> Fixture {
     let bytes = content(LEN);
     let path = temp_file(name, "clip.mp4", &bytes);
-    // Small frames, so that every response spans many of them (short answers too).
+    // Small frames, so that every response spans many of them.
     let service = RangeFileService::new(&path)
         .frame_size(4096)
-        .short_answer_frames(false)
         .read_ahead(2)
         .header(
             http::header::CACHE_CONTROL,

@@ -266,8 +266,7 @@ async fn the_request_limit_wins_over_the_file_limit_which_wins_over_the_service_
             "/limited",
             Some(RateLimit::unlimited()),
             Duration::ZERO,
-            // Unthrottled, a short answer's frames: a quarter of its 400 KiB, rounded up.
-            131_072,
+            65_536,
         ),
     ];
     for (which, path, limit, time, frame) in cases {

@@ -23,13 +23,10 @@ use crate::range::Region;
 use crate::response::Segment;
 use crate::{Error, OpenError};
 
-mod frame_size;
 mod pacing;
 mod positional;
 mod rechunk;
 
-pub(crate) use frame_size::answer_frame_size;
-pub use frame_size::{SHORT_ANSWER, SHORT_ANSWER_MAX_FRAME};
 pub(crate) use pacing::Pacing;
 pub use positional::{PositionalFrames, SourceReader};
 pub use rechunk::StreamFrames;

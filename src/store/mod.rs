@@ -24,9 +24,7 @@
 //!   retries `502`, not answering within [`StoreOptions::head_deadline`] `504`.
 //! - Memory: a region's frames come through [`StreamFrames`](crate::read::StreamFrames),
 //!   which pulls only while the client takes frames. What a body has pulled from the store
-//!   and not handed on is at most `read_ahead × frame_size` (the answer's frame size; see
-//!   [`RangeService::short_answer_frames`](crate::RangeService::short_answer_frames)) plus
-//!   two of the store client's
+//!   and not handed on is at most `read_ahead × frame_size` plus two of the store client's
 //!   chunks (one being cut into frames, one left over for the next region of a grouped
 //!   GET); a client that stops reading stops the pulling, and the store connection's TCP
 //!   window absorbs the rest. [`StoreStats`] counts both sides.
