@@ -131,6 +131,30 @@ async fn with_the_open_file_cache_a_replaced_file_is_served_new_at_once() {
     .await;
 }
 
+#[tokio::test]
+async fn with_the_open_file_cache_a_download_asked_once_stays_with_its_request() {
+    let root = temp_dir("dir-cache-download");
+    std::fs::write(root.join("film.mp4"), b"film").unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let resolver = DirResolver::new(&root)
+        .unwrap()
+        .download_query("download")
+        .open_file_cache(hour, 10);
+    let addr = serve(RangeDirService::from_resolver(resolver)).await;
+    let disposition = |parts: &http::response::Parts| {
+        header(parts, "content-disposition")
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The cache keeps the file's metadata before the request's disposition is applied.
+    let (download, _) = get(addr, "/film.mp4?download", &[]).await;
+    assert!(disposition(&download).starts_with("attachment;"));
+    let (plain, _) = get(addr, "/film.mp4", &[]).await;
+    assert!(disposition(&plain).starts_with("inline;"), "{plain:?}");
+    let (again, _) = get(addr, "/film.mp4?download", &[]).await;
+    assert!(disposition(&again).starts_with("attachment;"));
+}
+
 /// A file replaced by a rename while a response streams it: that response completes with
 /// the old bytes, the next request gets the new ones, and a file added is served.
 async fn replaced_while_streaming(name: &str, configure: impl Fn(DirResolver) -> DirResolver) {

@@ -119,12 +119,16 @@ impl DirResolver {
     /// symlink (`RESOLVE_NO_SYMLINKS`).
     pub fn follow_symlinks(mut self, follow: bool) -> Self {
         self.follow_symlinks = follow;
+        // A clone with other walk rules must not serve what the first one opened.
+        self.open_cache = self.open_cache.map(|cache| cache.fresh());
         self
     }
 
     /// Refuses to cross into another mount inside the root (`RESOLVE_NO_XDEV`); default off.
     pub fn same_mount(mut self, same: bool) -> Self {
         self.same_mount = same;
+        // A clone with other walk rules must not serve what the first one opened.
+        self.open_cache = self.open_cache.map(|cache| cache.fresh());
         self
     }
 
@@ -187,7 +191,10 @@ impl DirResolver {
     /// symlink on it retargeted — is seen up to `window` late: keep it short (a second or
     /// two) where the tree is reorganised while served. Each entry holds a file descriptor:
     /// leave room for `max_files` under the process's limit. When the cache is full a miss
-    /// evicts an arbitrary entry; expired entries are closed on a later miss.
+    /// evicts an arbitrary entry; expired entries are closed on a later miss. Clones share
+    /// the cache (changing `follow_symlinks` or `same_mount` on a clone gives it its own).
+    /// On a network file system `fstat` may come from the client's attribute cache: a change
+    /// made from another machine can be seen up to its attribute timeout late.
     pub fn open_file_cache(mut self, window: std::time::Duration, max_files: usize) -> Self {
         self.open_cache = (!window.is_zero()).then(|| OpenFileCache::new(window, max_files));
         self

@@ -3,6 +3,10 @@
 //! `Content-Disposition` ([`Disposition`]), shared by the directory service and the
 //! bucket-prefix resolver of object storage, so both present a file the same way.
 
+// Used by the directory service (Unix) and the store (a feature); a build with neither keeps
+// the public types and no user of the rest.
+#![cfg_attr(not(any(unix, feature = "object-store")), allow(dead_code))]
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use super::blocking::{BlockingLimit, BlockingTask};
-#[cfg(target_os = "linux")]
-use super::inline;
+use super::handle::OpenHandle;
 use super::open::{open_regular, Attempt, Opened as OpenedFile, Walk};
 use super::open_cache::OpenFileCache;
 use super::pool::{Buffer, BufferPool};
@@ -28,7 +27,8 @@ use crate::Error;
 
 /// Serves one local file.
 ///
-/// Every request opens the file and reads its metadata on tokio's blocking pool; every read
+/// Every request opens the file and reads its metadata on tokio's blocking pool (unless
+/// [`open_file_cache`](Self::open_file_cache) keeps it open between requests); every read
 /// is one positional read (`pread`) there too, into a buffer the body owns, so async worker
 /// threads never block on the disk; a [`BlockingLimit`] caps how many of these run at once.
 /// On Linux, what the kernel can serve from its caches without waiting is done on the async
@@ -88,9 +88,13 @@ impl FileSource {
     /// truncated, deleted or replaced by a rename is opened afresh at once. Only a change
     /// that leaves the old file intact and linked — a parent directory renamed, a symlink on
     /// the path retargeted — is seen up to `window` late. The handle of a file deleted while
-    /// nothing asks for it stays open, and its blocks allocated, until the next request.
+    /// nothing asks for it stays open, and its blocks allocated, until the next request. On a
+    /// network file system `fstat` may come from the client's attribute cache, so a change
+    /// made from another machine can be seen up to its attribute timeout late. Unix only:
+    /// elsewhere this keeps nothing.
     pub fn open_file_cache(mut self, window: Duration) -> Self {
-        self.open_cache = (!window.is_zero()).then(|| OpenFileCache::new(window, 1));
+        // Off Unix no link count tells a deleted or renamed-over file: no cache there.
+        self.open_cache = (!window.is_zero() && cfg!(unix)).then(|| OpenFileCache::new(window, 1));
         self
     }
 
@@ -158,20 +162,21 @@ where
     let pool = resources.buffer_pool().clone();
     async move {
         if let Some((cache, path)) = &cached {
-            if let Some((metadata, reader)) = cache.get(path) {
+            if let Some((metadata, handle)) = cache.get(path) {
                 // `fstat` of an open handle waits on no disk; on a network file system
                 // (inline I/O off) it may wait on the server, so it goes to the pool there.
                 let current = match inline_io {
-                    true => reader.is_current(),
+                    true => handle.is_current(),
                     false => {
-                        let check = reader.clone();
+                        let check = handle.clone();
                         limit.run(move || check.is_current()).await.unwrap_or(false)
                     }
                 };
                 if current {
-                    return Ok(Opened::new(metadata, reader));
+                    // This request's limit and pool, whoever opened the handle.
+                    return Ok(Opened::new(metadata, FileReader::new(handle, limit, pool)));
                 }
-                cache.forget(path, &reader);
+                cache.forget(path, &handle);
             }
         }
         let inline = match inline_io {
@@ -196,19 +201,11 @@ where
         if let Some(modified) = stamp.modified {
             metadata = metadata.with_modified(modified);
         }
-        let reader = FileReader {
-            shared: Arc::new(Shared {
-                file,
-                stamp,
-                inline_io: AtomicBool::new(inline_io),
-                limit,
-                pool,
-            }),
-        };
+        let handle = Arc::new(OpenHandle::new(file, stamp, inline_io));
         if let Some((cache, path)) = cached {
-            cache.insert(path, metadata.clone(), reader.clone());
+            cache.insert(path, metadata.clone(), handle.clone());
         }
-        Ok(Opened::new(metadata, reader))
+        Ok(Opened::new(metadata, FileReader::new(handle, limit, pool)))
     }
 }
 
@@ -235,30 +232,27 @@ pub struct FileReader {
 
 #[derive(Debug)]
 struct Shared {
-    file: File,
-    stamp: Stamp,
-    /// Cleared for good when the file system turns out not to offer non-blocking reads.
-    inline_io: AtomicBool,
+    handle: Arc<OpenHandle>,
     limit: BlockingLimit,
     pool: BufferPool,
 }
 
 impl FileReader {
-    /// Whether the open file still holds the version it was opened with and still has a
-    /// name: one `fstat`. A file replaced by a rename or deleted has lost its last link.
-    pub(crate) fn is_current(&self) -> bool {
-        match self.shared.file.metadata() {
-            Ok(meta) => {
-                let now = Stamp::of(&meta);
-                self.shared.stamp.same_content(&now) && now.is_linked()
-            }
-            Err(_) => false,
+    /// Reads through `handle`, under this request's blocking limit, into its pool's buffers.
+    fn new(handle: Arc<OpenHandle>, limit: BlockingLimit, pool: BufferPool) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                handle,
+                limit,
+                pool,
+            }),
         }
     }
 
-    /// Whether `other` reads through the same open handle.
-    pub(crate) fn same_handle(&self, other: &FileReader) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
+    /// The open file this reader reads.
+    #[cfg(test)]
+    pub(crate) fn handle(&self) -> &Arc<OpenHandle> {
+        &self.shared.handle
     }
 }
 
@@ -267,8 +261,8 @@ impl SourceReader for FileReader {
 
     fn read_at(&self, offset: u64, len: usize) -> FileRead {
         let mut buffer = self.shared.pool.take(len);
-        if self.shared.inline_io.load(Ordering::Relaxed) {
-            match self.shared.read_cached(&mut buffer[..len], offset) {
+        if self.shared.handle.inline_io() {
+            match self.shared.handle.read_cached(&mut buffer[..len], offset) {
                 Some(Ok(())) => {
                     return FileRead {
                         state: ReadState::Done(Some(self.shared.checked(buffer, len))),
@@ -285,7 +279,7 @@ impl SourceReader for FileReader {
         let shared = self.shared.clone();
         FileRead {
             state: ReadState::Blocking(self.shared.limit.run(move || {
-                let filled = read_full_at(&shared.file, &mut buffer[..len], offset)?;
+                let filled = read_full_at(&shared.handle.file, &mut buffer[..len], offset)?;
                 shared.checked(buffer, filled)
             })),
         }
@@ -297,34 +291,10 @@ impl SourceReader for FileReader {
 }
 
 impl Shared {
-    /// Reads from the page cache without waiting; `None` when that is not possible.
-    #[cfg(target_os = "linux")]
-    fn read_cached(&self, buf: &mut [u8], offset: u64) -> Option<io::Result<()>> {
-        match inline::read_cached(&self.file, buf, offset) {
-            Attempt::Done(result) => Some(result),
-            Attempt::WouldBlock => None,
-            Attempt::Unsupported => {
-                self.inline_io.store(false, Ordering::Relaxed);
-                None
-            }
-        }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn read_cached(&self, _: &mut [u8], _: u64) -> Option<io::Result<()>> {
-        None
-    }
-
     /// The first `filled` bytes of `buffer` as a frame, if the file still holds the version
-    /// that was opened.
-    ///
-    /// Checked after the read: a write that reached the bytes just read has already updated
-    /// the size or the times, so the check cannot miss it.
+    /// that was opened (checked after the read).
     fn checked(&self, buffer: Buffer, filled: usize) -> Result<Bytes, Error> {
-        let now = Stamp::of(&self.file.metadata()?);
-        if !self.stamp.same_content(&now) {
-            return Err(Error::modified());
-        }
+        self.handle.check_unchanged()?;
         Ok(self.pool.freeze(buffer, filled))
     }
 }

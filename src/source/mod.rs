@@ -61,6 +61,7 @@
 
 mod blocking;
 mod file;
+mod handle;
 #[cfg(target_os = "linux")]
 mod inline;
 mod memory;

@@ -6,18 +6,25 @@
 //! truncated, deleted, or replaced by a rename (the old inode's link count drops to zero, its
 //! change time moves) is opened afresh at once. What `fstat` of the old handle cannot see —
 //! the path now leading elsewhere while the old file keeps a link (a parent directory renamed,
-//! a symlink retargeted, a hard link removed) — is seen when the entry expires, at most
-//! `window` after the open.
+//! a symlink retargeted) — is seen when the entry expires, at most `window` after the open.
+//!
+//! On a network file system the client may answer `fstat` from its attribute cache, and the
+//! open the cache saves is where NFS revalidates (close-to-open consistency): a change made
+//! from another machine can then be seen up to the attribute timeout late. Off Unix there is
+//! no link count to watch, so the services keep no cache there.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::file::FileReader;
+use super::handle::OpenHandle;
 use crate::metadata::Metadata;
 
 /// Handles of open files by path, each kept for at most `window` after its open.
+///
+/// A handle carries no request's resources: each request reads it under its own service's
+/// blocking limit and buffer pool.
 #[derive(Debug, Clone)]
 pub(crate) struct OpenFileCache {
     shared: Arc<Shared>,
@@ -41,7 +48,7 @@ struct Entries {
 struct Entry {
     opened: Instant,
     metadata: Metadata,
-    reader: FileReader,
+    handle: Arc<OpenHandle>,
 }
 
 impl OpenFileCache {
@@ -59,43 +66,59 @@ impl OpenFileCache {
         }
     }
 
+    /// An empty cache with the same window and size: for a resolver whose walk rules
+    /// changed, so that it never serves a handle opened under other rules.
+    pub(crate) fn fresh(&self) -> Self {
+        Self::new(self.shared.window, self.shared.max_files)
+    }
+
     /// The handle and metadata cached for `path`, if opened less than `window` ago. Not yet
-    /// revalidated: the caller checks [`FileReader::is_current`] and [`forget`](Self::forget)s
-    /// a stale one.
-    pub(crate) fn get(&self, path: &Path) -> Option<(Metadata, FileReader)> {
+    /// revalidated: the caller checks [`OpenHandle::is_current`] and
+    /// [`forget`](Self::forget)s a stale one.
+    pub(crate) fn get(&self, path: &Path) -> Option<(Metadata, Arc<OpenHandle>)> {
         let now = Instant::now();
         let mut entries = self.lock();
         let entry = entries.by_path.get(path)?;
         if now.saturating_duration_since(entry.opened) >= self.shared.window {
-            entries.by_path.remove(path);
+            let expired = entries.by_path.remove(path);
+            drop(entries);
+            // Closed outside the lock: closing a deleted file frees its blocks.
+            drop(expired);
             return None;
         }
-        Some((entry.metadata.clone(), entry.reader.clone()))
+        Some((entry.metadata.clone(), entry.handle.clone()))
     }
 
-    /// Drops the entry for `path` if it still holds `reader` (a newer open stays).
-    pub(crate) fn forget(&self, path: &Path, reader: &FileReader) {
+    /// Drops the entry for `path` if it still holds `handle` (a newer open stays).
+    pub(crate) fn forget(&self, path: &Path, handle: &Arc<OpenHandle>) {
         let mut entries = self.lock();
-        if entries
-            .by_path
-            .get(path)
-            .is_some_and(|entry| entry.reader.same_handle(reader))
-        {
-            entries.by_path.remove(path);
-        }
+        let stale = match entries.by_path.get(path) {
+            Some(entry) if Arc::ptr_eq(&entry.handle, handle) => entries.by_path.remove(path),
+            _ => None,
+        };
+        drop(entries);
+        drop(stale);
     }
 
-    /// Keeps `reader` and `metadata`, just opened, for `path`.
-    pub(crate) fn insert(&self, path: Arc<Path>, metadata: Metadata, reader: FileReader) {
+    /// Keeps `handle` and `metadata`, just opened, for `path`.
+    pub(crate) fn insert(&self, path: Arc<Path>, metadata: Metadata, handle: Arc<OpenHandle>) {
         let now = Instant::now();
         let window = self.shared.window;
+        // What leaves the cache is closed after the lock is let go (see `get`).
+        let mut closing = Vec::new();
         let mut entries = self.lock();
         // Expired entries hold handles (and a deleted file's blocks) until closed: close them
         // on a miss, at most once a window, so a miss costs a sweep rarely.
         if now.saturating_duration_since(entries.swept) >= window {
-            entries
+            let expired: Vec<Arc<Path>> = entries
                 .by_path
-                .retain(|_, entry| now.saturating_duration_since(entry.opened) < window);
+                .iter()
+                .filter(|(_, entry)| now.saturating_duration_since(entry.opened) >= window)
+                .map(|(path, _)| path.clone())
+                .collect();
+            for path in expired {
+                closing.extend(entries.by_path.remove(&path));
+            }
             entries.swept = now;
         }
         if entries.by_path.len() >= self.shared.max_files && !entries.by_path.contains_key(&path) {
@@ -103,17 +126,17 @@ impl OpenFileCache {
             // arbitrary), which bounds the work of a miss; a hot file evicted is reopened on
             // its next request.
             if let Some(victim) = entries.by_path.keys().next().cloned() {
-                entries.by_path.remove(&victim);
+                closing.extend(entries.by_path.remove(&victim));
             }
         }
-        entries.by_path.insert(
-            path,
-            Entry {
-                opened: now,
-                metadata,
-                reader,
-            },
-        );
+        let entry = Entry {
+            opened: now,
+            metadata,
+            handle,
+        };
+        closing.extend(entries.by_path.insert(path, entry));
+        drop(entries);
+        drop(closing);
     }
 
     /// How many handles are held.
@@ -131,7 +154,7 @@ impl OpenFileCache {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::path::PathBuf;
 
@@ -139,7 +162,7 @@ mod tests {
     use crate::read::SourceReader;
     use crate::resolve::{Opened, Source};
     use crate::resources::Resources;
-    use crate::source::FileSource;
+    use crate::source::{FileReader, FileSource};
 
     /// A fresh directory of this test's own.
     fn temp_dir(name: &str) -> PathBuf {
@@ -165,13 +188,13 @@ mod tests {
         let source = FileSource::new(&path).open_file_cache(LONG);
         let first = open(&source).await;
         let second = open(&source).await;
-        assert!(first.reader.same_handle(&second.reader));
+        assert!(Arc::ptr_eq(first.reader.handle(), second.reader.handle()));
         assert_eq!(first.metadata, second.metadata);
         assert_eq!(second.reader.read_at(2, 3).await.unwrap(), "234");
         // Without the cache every request opens its own handle.
         let uncached = FileSource::new(&path);
         let (a, b) = (open(&uncached).await, open(&uncached).await);
-        assert!(!a.reader.same_handle(&b.reader));
+        assert!(!Arc::ptr_eq(a.reader.handle(), b.reader.handle()));
     }
 
     #[tokio::test]
@@ -184,7 +207,7 @@ mod tests {
         std::fs::write(dir.join("next"), b"new bytes!").unwrap();
         std::fs::rename(dir.join("next"), &path).unwrap();
         let after = open(&source).await;
-        assert!(!before.reader.same_handle(&after.reader));
+        assert!(!Arc::ptr_eq(before.reader.handle(), after.reader.handle()));
         assert_ne!(before.metadata.etag(), after.metadata.etag());
         assert_eq!(after.reader.read_at(0, 10).await.unwrap(), "new bytes!");
     }
@@ -201,7 +224,7 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(&mut file, b"4567").unwrap();
         let after = open(&source).await;
-        assert!(!before.reader.same_handle(&after.reader));
+        assert!(!Arc::ptr_eq(before.reader.handle(), after.reader.handle()));
         assert_eq!(after.metadata.len(), 8);
     }
 
@@ -264,7 +287,11 @@ mod tests {
             let path = dir.join(name);
             std::fs::write(&path, name).unwrap();
             let opened = open(&FileSource::new(&path)).await;
-            cache.insert(path.as_path().into(), opened.metadata, opened.reader);
+            cache.insert(
+                path.as_path().into(),
+                opened.metadata,
+                opened.reader.handle().clone(),
+            );
             assert!(cache.len() <= 2);
         }
         assert_eq!(cache.len(), 2);
@@ -280,7 +307,11 @@ mod tests {
             let cache = cache.clone();
             async move {
                 let opened = open(&FileSource::new(&path)).await;
-                cache.insert(path.as_path().into(), opened.metadata, opened.reader);
+                cache.insert(
+                    path.as_path().into(),
+                    opened.metadata,
+                    opened.reader.handle().clone(),
+                );
             }
         };
         insert("a").await;
@@ -291,11 +322,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn forgetting_a_stale_handle_keeps_a_newer_one() {
+        let path = temp_dir("newer").join("a.bin");
+        std::fs::write(&path, b"0123").unwrap();
+        let cache = OpenFileCache::new(LONG, 10);
+        let (old, new) = (
+            open(&FileSource::new(&path)).await,
+            open(&FileSource::new(&path)).await,
+        );
+        let key: Arc<Path> = path.as_path().into();
+        cache.insert(key.clone(), old.metadata, old.reader.handle().clone());
+        // Another request opened the file again meanwhile and put its handle in.
+        cache.insert(key.clone(), new.metadata, new.reader.handle().clone());
+        cache.forget(&key, old.reader.handle());
+        let (_, kept) = cache.get(&key).expect("the newer handle");
+        assert!(Arc::ptr_eq(&kept, new.reader.handle()));
+    }
+
+    #[tokio::test]
     async fn a_zero_window_keeps_nothing() {
         let path = temp_dir("zero").join("a.bin");
         std::fs::write(&path, b"0123").unwrap();
         let source = FileSource::new(&path).open_file_cache(Duration::ZERO);
         let (a, b) = (open(&source).await, open(&source).await);
-        assert!(!a.reader.same_handle(&b.reader));
+        assert!(!Arc::ptr_eq(a.reader.handle(), b.reader.handle()));
     }
 }
