@@ -261,9 +261,7 @@ impl Resolver for DirResolver {
             });
         async move {
             let (relative, opening) = opening?;
-            let Opened {
-                metadata, reader, ..
-            } = match opening.await {
+            let opened = match opening.await {
                 Err(miss) if miss.kind() == OpenErrorKind::NotRegularFile => {
                     let Some((location, root, limit)) = redirect else {
                         return Err(miss);
@@ -277,10 +275,7 @@ impl Resolver for DirResolver {
                 }
                 opened => opened?,
             };
-            let (metadata, rate_limit) = describe.apply(&relative, metadata);
-            let mut opened = Opened::new(metadata, reader);
-            opened.rate_limit = rate_limit;
-            Ok(opened)
+            Ok(describe.apply_to(&relative, opened))
         }
     }
 

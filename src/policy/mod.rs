@@ -20,6 +20,7 @@ pub use disposition::Disposition;
 
 use crate::metadata::Metadata;
 use crate::rate::RateLimit;
+use crate::resolve::Opened;
 
 /// How a service of many files presents each one: the policy hook, and whether it is sent as
 /// a download (always, or when the request's query asks). Set once on a resolver.
@@ -184,6 +185,18 @@ impl Describe {
             metadata = metadata.with_header(http::header::CONTENT_DISPOSITION, value);
         }
         (metadata, policy.rate_limit)
+    }
+
+    /// `opened` as the policy and the disposition make it: its metadata, and the file's rate
+    /// limit.
+    pub(crate) fn apply_to<R>(&self, relative: &Path, opened: Opened<R>) -> Opened<R> {
+        let Opened {
+            metadata, reader, ..
+        } = opened;
+        let (metadata, rate_limit) = self.apply(relative, metadata);
+        let mut opened = Opened::new(metadata, reader);
+        opened.rate_limit = rate_limit;
+        opened
     }
 }
 

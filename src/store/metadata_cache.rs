@@ -12,18 +12,7 @@ use object_store::path::Path;
 use object_store::ObjectMeta;
 use tokio::sync::OnceCell;
 
-/// What the cache keeps for a key: the store's metadata of one version, possibly with more
-/// (what the headers make of it), cloned for every request that uses it.
-pub(crate) trait CachedVersion: Clone {
-    /// The store's metadata.
-    fn meta(&self) -> &ObjectMeta;
-}
-
-impl CachedVersion for ObjectMeta {
-    fn meta(&self) -> &ObjectMeta {
-        self
-    }
-}
+use super::Version;
 
 /// The metadata of recently asked keys, each for `ttl`, at most `entries` of them.
 ///
@@ -32,28 +21,19 @@ impl CachedVersion for ObjectMeta {
 /// leaves the cell empty, so the next request asks again (a miss is not remembered: a key
 /// uploaded a moment later is served at once).
 #[derive(Debug)]
-pub(crate) struct MetadataCache<T> {
+pub(crate) struct MetadataCache {
     ttl: Duration,
     entries: usize,
-    map: Mutex<HashMap<Path, Entry<T>>>,
+    map: Mutex<HashMap<Path, Entry>>,
 }
 
-#[derive(Debug)]
-struct Entry<T> {
+#[derive(Debug, Clone)]
+struct Entry {
     created: Instant,
-    cell: Arc<OnceCell<T>>,
+    cell: Arc<OnceCell<Arc<Version>>>,
 }
 
-impl<T> Clone for Entry<T> {
-    fn clone(&self) -> Self {
-        Self {
-            created: self.created,
-            cell: self.cell.clone(),
-        }
-    }
-}
-
-impl<T: CachedVersion> MetadataCache<T> {
+impl MetadataCache {
     pub(crate) fn new(ttl: Duration, entries: usize) -> Self {
         Self {
             ttl,
@@ -64,10 +44,10 @@ impl<T: CachedVersion> MetadataCache<T> {
 
     /// The metadata of `key`: remembered, or from `head` (called at most once per key and
     /// TTL while it succeeds).
-    pub(crate) async fn get<F, Fut, E>(&self, key: &Path, head: F) -> Result<T, E>
+    pub(crate) async fn get<F, Fut, E>(&self, key: &Path, head: F) -> Result<Arc<Version>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<Arc<Version>, E>>,
     {
         if self.ttl.is_zero() {
             return head().await;
@@ -82,15 +62,14 @@ impl<T: CachedVersion> MetadataCache<T> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let remembered = map.get(key).and_then(|entry| entry.cell.get());
         if remembered.is_none_or(|version| {
-            let meta = version.meta();
-            meta.e_tag == stale.e_tag && meta.version == stale.version
+            version.meta.e_tag == stale.e_tag && version.meta.version == stale.version
         }) {
             map.remove(key);
         }
     }
 
     /// The live cell for `key`, made anew when there is none or it is older than the TTL.
-    fn cell(&self, key: &Path) -> Arc<OnceCell<T>> {
+    fn cell(&self, key: &Path) -> Arc<OnceCell<Arc<Version>>> {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = map.get(key) {
@@ -138,6 +117,14 @@ mod tests {
         }
     }
 
+    /// The version the cache keeps for a `HEAD` that found `meta(key, e_tag)`.
+    fn version(key: &str, e_tag: &str) -> Arc<Version> {
+        Arc::new(Version {
+            meta: meta(key, e_tag),
+            metadata: crate::Metadata::new(10),
+        })
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -155,11 +142,11 @@ mod tests {
             let head = || async {
                 heads.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                Ok::<_, ()>(meta("a", "1"))
+                Ok::<_, ()>(version("a", "1"))
             };
             let (a, b) = tokio::join!(cache.get(&key, head), cache.get(&key, head));
             assert_eq!(
-                (a.unwrap().e_tag, b.unwrap().e_tag),
+                (a.unwrap().meta.e_tag.clone(), b.unwrap().meta.e_tag.clone()),
                 (Some("1".into()), Some("1".into()))
             );
             assert_eq!(heads.load(Ordering::SeqCst), 1);
@@ -178,20 +165,20 @@ mod tests {
             let cache = MetadataCache::new(Duration::from_secs(5), 10);
             let key = Path::from("a");
             assert!(cache
-                .get(&key, || async { Err::<ObjectMeta, _>(()) })
+                .get(&key, || async { Err::<Arc<Version>, _>(()) })
                 .await
                 .is_err());
             let found = cache
-                .get(&key, || async { Ok::<_, ()>(meta("a", "2")) })
+                .get(&key, || async { Ok::<_, ()>(version("a", "2")) })
                 .await;
-            assert_eq!(found.unwrap().e_tag.as_deref(), Some("2"));
+            assert_eq!(found.unwrap().meta.e_tag.as_deref(), Some("2"));
             let uncached = MetadataCache::new(Duration::ZERO, 10);
             let heads = AtomicUsize::new(0);
             for _ in 0..3 {
                 uncached
                     .get(&key, || async {
                         heads.fetch_add(1, Ordering::SeqCst);
-                        Ok::<_, ()>(meta("a", "3"))
+                        Ok::<_, ()>(version("a", "3"))
                     })
                     .await
                     .unwrap();
@@ -206,19 +193,19 @@ mod tests {
             let cache = MetadataCache::new(Duration::from_secs(5), 10);
             let key = Path::from("a");
             cache
-                .get(&key, || async { Ok::<_, ()>(meta("a", "old")) })
+                .get(&key, || async { Ok::<_, ()>(version("a", "old")) })
                 .await
                 .unwrap();
             cache.forget(&key, &meta("a", "other"));
             let kept = cache
-                .get(&key, || async { Ok::<_, ()>(meta("a", "new")) })
+                .get(&key, || async { Ok::<_, ()>(version("a", "new")) })
                 .await;
-            assert_eq!(kept.unwrap().e_tag.as_deref(), Some("old"));
+            assert_eq!(kept.unwrap().meta.e_tag.as_deref(), Some("old"));
             cache.forget(&key, &meta("a", "old"));
             let fresh = cache
-                .get(&key, || async { Ok::<_, ()>(meta("a", "new")) })
+                .get(&key, || async { Ok::<_, ()>(version("a", "new")) })
                 .await;
-            assert_eq!(fresh.unwrap().e_tag.as_deref(), Some("new"));
+            assert_eq!(fresh.unwrap().meta.e_tag.as_deref(), Some("new"));
         });
     }
 
@@ -229,7 +216,7 @@ mod tests {
             for i in 0..10 {
                 let key = Path::from(format!("k{i}"));
                 cache
-                    .get(&key, || async { Ok::<_, ()>(meta("k", "1")) })
+                    .get(&key, || async { Ok::<_, ()>(version("k", "1")) })
                     .await
                     .unwrap();
                 assert!(cache.len() <= 3);

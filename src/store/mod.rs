@@ -67,7 +67,7 @@ mod stats;
 mod url;
 
 use self::errors::{open_error, timed_out};
-use self::metadata_cache::{CachedVersion, MetadataCache};
+use self::metadata_cache::MetadataCache;
 pub use self::options::{
     StoreOptions, DEFAULT_HEAD_DEADLINE, DEFAULT_MAX_GETS, DEFAULT_MERGE_GAP,
     DEFAULT_METADATA_ENTRIES, DEFAULT_METADATA_TTL, DEFAULT_RESUMES,
@@ -87,7 +87,7 @@ use crate::{Metadata, OpenError, OpenErrorKind, Opened, Resolver, Resources, Sou
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) options: StoreOptions,
-    pub(crate) cache: MetadataCache<Arc<Version>>,
+    pub(crate) cache: MetadataCache,
     pub(crate) stats: Arc<StoreStats>,
 }
 
@@ -134,12 +134,6 @@ impl Shared {
 pub(crate) struct Version {
     pub(crate) meta: ObjectMeta,
     pub(crate) metadata: Metadata,
-}
-
-impl CachedVersion for Arc<Version> {
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
 }
 
 /// The headers' description of an object version: its length, `Last-Modified`, a strong
@@ -306,13 +300,8 @@ impl Resolver for StoreResolver {
     ) -> Result<Opened<ObjectReader>, OpenError> {
         let (key, relative) = self.key(request.uri.path())?;
         let describe = self.presentation.for_request(request);
-        let Opened {
-            metadata, reader, ..
-        } = self.shared.open(key).await?;
-        let (metadata, rate_limit) = describe.apply(&relative, metadata);
-        let mut opened = Opened::new(metadata, reader);
-        opened.rate_limit = rate_limit;
-        Ok(opened)
+        let opened = self.shared.open(key).await?;
+        Ok(describe.apply_to(&relative, opened))
     }
 
     fn answer_headers(&self, headers: &mut http::HeaderMap) {
