@@ -41,11 +41,7 @@ pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store:
         "s3" | "s3a" => {
             use object_store::aws::AmazonS3Builder;
             let builder = AmazonS3Builder::new().with_client_options(options);
-            let builder = environment("AWS_")
-                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
-                .fold(builder, |builder, (key, value)| {
-                    builder.with_config(key, value)
-                });
+            let builder = from_environment("AWS_", builder, AmazonS3Builder::with_config);
             Arc::new(builder.with_url(url).build()?)
         }
         #[cfg(feature = "gcp")]
@@ -55,22 +51,15 @@ pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store:
             // client options replace that default, so it is kept here.
             let options = options.with_allow_http(true);
             let builder = GoogleCloudStorageBuilder::new().with_client_options(options);
-            let builder = environment("GOOGLE_")
-                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
-                .fold(builder, |builder, (key, value)| {
-                    builder.with_config(key, value)
-                });
+            let builder =
+                from_environment("GOOGLE_", builder, GoogleCloudStorageBuilder::with_config);
             Arc::new(builder.with_url(url).build()?)
         }
         #[cfg(feature = "azure")]
         "az" | "azure" | "abfs" | "abfss" => {
             use object_store::azure::MicrosoftAzureBuilder;
             let builder = MicrosoftAzureBuilder::new().with_client_options(options);
-            let builder = environment("AZURE_")
-                .filter_map(|(key, value)| Some((key.parse().ok()?, value)))
-                .fold(builder, |builder, (key, value)| {
-                    builder.with_config(key, value)
-                });
+            let builder = from_environment("AZURE_", builder, MicrosoftAzureBuilder::with_config);
             Arc::new(builder.with_url(url).build()?)
         }
         other => {
@@ -81,13 +70,20 @@ pub fn from_url(url: &str) -> Result<(Arc<dyn ObjectStore>, Path), object_store:
     Ok((store, key))
 }
 
-/// The process environment's variables that start with `prefix`, their names lowercased as
-/// the builders' configuration keys are spelt.
+/// `builder` configured from the process environment's variables that start with `prefix`,
+/// each name lowercased as the builders' configuration keys are spelt and set with `set`
+/// when it names a key of that builder (others are ignored, as `from_env` ignores them).
 #[allow(dead_code)] // Used by whichever provider features are on.
-fn environment(prefix: &'static str) -> impl Iterator<Item = (String, String)> {
-    std::env::vars_os().filter_map(move |(key, value)| {
-        let (key, value) = (key.into_string().ok()?, value.into_string().ok()?);
-        key.starts_with(prefix)
-            .then(|| (key.to_ascii_lowercase(), value))
-    })
+fn from_environment<B, K: std::str::FromStr>(
+    prefix: &str,
+    builder: B,
+    set: impl Fn(B, K, String) -> B,
+) -> B {
+    std::env::vars_os()
+        .filter_map(|(key, value)| {
+            let (key, value) = (key.into_string().ok()?, value.into_string().ok()?);
+            let key = key.starts_with(prefix).then(|| key.to_ascii_lowercase())?;
+            Some((key.parse().ok()?, value))
+        })
+        .fold(builder, |builder, (key, value)| set(builder, key, value))
 }
