@@ -11,20 +11,10 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use support::{bounded, content, header, request, serve, temp_dir, Client, Protocol};
+use support::{
+    bounded, content, header, percent_encode, request, serve, temp_dir, Client, Protocol,
+};
 use tower_range::dir::{DirResolver, RangeDirService};
-
-/// Percent-encodes every byte of a name but unreserved ones.
-fn encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 async fn get(
     addr: SocketAddr,
@@ -58,7 +48,7 @@ async fn awkward_names_are_served_exactly_with_ranges_and_conditionals() {
     .await;
     for (i, name) in names.iter().enumerate() {
         let bytes = content(10_000 + i);
-        let url = format!("/{}", encode(name));
+        let url = format!("/{}", percent_encode(name));
         let (parts, body) = get(addr, &url, &[]).await;
         assert_eq!(parts.status, StatusCode::OK, "{name}");
         assert_eq!(body, bytes, "{name}");
@@ -294,7 +284,7 @@ async fn dispositions_name_quoted_and_non_ascii_files_on_200_206_and_304() {
         DirResolver::new(&root).unwrap(),
     ))
     .await;
-    let url = format!("/{}", encode(name));
+    let url = format!("/{}", percent_encode(name));
     let expected = "inline; filename=\"le \\\"film\\\" d'_t_.mp4\"; \
                     filename*=UTF-8''le%20%22film%22%20d%27%C3%A9t%C3%A9.mp4";
     let (parts, _) = get(addr, &url, &[]).await;

@@ -19,7 +19,7 @@ use tower_range::store::object_store::ObjectStore;
 use tower_range::store::streaming_client_options;
 
 use crate::emulator::{self, Emulator};
-use crate::support::{http1_client, send, Reply};
+use crate::support::{http1_client, percent_encode, send, Reply};
 
 /// A service-account key that makes `object_store` send no token at all.
 pub const NO_OAUTH_KEY: &str =
@@ -67,7 +67,7 @@ impl FakeGcs {
     pub async fn upload(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
         let path = format!(
             "/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
-            encode(key)
+            percent_encode(key)
         );
         let reply = self
             .call(
@@ -82,7 +82,7 @@ impl FakeGcs {
 
     /// Deletes `key` of `bucket`.
     pub async fn delete(&self, bucket: &str, key: &str) {
-        let path = format!("/storage/v1/b/{bucket}/o/{}", encode(key));
+        let path = format!("/storage/v1/b/{bucket}/o/{}", percent_encode(key));
         let reply = self.call(Method::DELETE, &path, "", Bytes::new()).await;
         self.expect_success(&reply, &format!("deleting {bucket}/{key}"));
     }
@@ -154,16 +154,4 @@ fn fake_gcs_command(program: &Path, port: u16) -> Command {
         .args(["-public-host", &format!("127.0.0.1:{port}")])
         .args(["-log-level", "warn"]);
     command
-}
-
-/// Percent-encodes a key for a URL's path segment or query value.
-fn encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -250,3 +250,16 @@ pub async fn read_body_or_cut(mut body: Incoming) -> (Vec<u8>, bool) {
         }
     }
 }
+
+/// Percent-encodes every byte of `text` but the unreserved ones (RFC 3986): a path segment
+/// or a query value, whatever it holds.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

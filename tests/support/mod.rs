@@ -28,7 +28,6 @@ mod store_forward;
 mod store_proxy;
 
 // A test file uses part of this, and the rest would be reported as unused in it.
-#[cfg(unix)]
 #[allow(unused_imports)]
 pub use self::dir_policy::hls_policy;
 #[allow(unused_imports)]
